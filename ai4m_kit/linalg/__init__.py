@@ -1,0 +1,1 @@
+"""Batched linear algebra for deep learning: eigendecomposition, matrix square roots, whitening."""
