@@ -1,0 +1,292 @@
+"""Lazy clip readers: BSC4K-style PNG frame folders and video files (PyAV), and clip pairs.
+
+A clip reader exposes ``len(clip)``, ``clip.size`` (H, W), ``clip.bit_depth``, ``clip.color_range``,
+``clip.name``, ``clip.read(i, mode)`` and ``clip.iter_chunks(chunk, mode)``. Frames come as tensors:
+
+- ``mode="rgb"``: ``(3, H, W)`` per frame (``(T, 3, H, W)`` per chunk), ``uint8`` for 8-bit sources and
+  ``int32`` code values for deeper ones;
+- ``mode="y"``: ``(H, W)`` luma code values (``(T, H, W)`` per chunk). For video files this is the
+  stored Y plane (``uint8``/``int32``, in the file's range, usually limited); for RGB PNG frames it is
+  BT.709 luma ``0.2126 R + 0.7152 G + 0.0722 B`` as ``float32`` in the frame's code range (full range).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import DataError
+from .png import png_header, read_png
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".y4m", ".avi", ".webm", ".mxf")
+MODES = ("rgb", "y")
+BT709_LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def _natural_key(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+
+
+def rgb_to_luma(rgb: torch.Tensor) -> torch.Tensor:
+    """BT.709 luma of ``(..., 3, H, W)`` RGB code values, as float32 ``(..., H, W)``.
+
+    Example:
+        >>> rgb_to_luma(torch.full((3, 2, 2), 100, dtype=torch.uint8))[0, 0].item()
+        100.0
+    """
+    if rgb.ndim < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f"rgb must be (..., 3, H, W); got shape {tuple(rgb.shape)}")
+    x = rgb.to(torch.float32)
+    return BT709_LUMA[0] * x[..., 0, :, :] + BT709_LUMA[1] * x[..., 1, :, :] + BT709_LUMA[2] * x[..., 2, :, :]
+
+
+class FrameFolder:
+    """A folder of PNG frames (8 or 16 bits per channel), read lazily in natural name order.
+
+    All headers are checked when the folder is opened (cheap), so mixed sizes, mixed or unsupported
+    bit depths and non-PNG files are reported before any analysis starts; pixel data is decoded only
+    when a frame is read, and a corrupt frame is reported with its file name.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DataError(f"{self.path}: frame folder does not exist")
+        files = sorted((p for p in self.path.iterdir() if p.suffix.lower() == ".png"), key=lambda p: _natural_key(p.name))
+        if not files:
+            raise DataError(f"{self.path}: empty folder (no .png frames)")
+        self.files = files
+        first = png_header(files[0])
+        for f in files[1:]:
+            w, h, depth, _ = png_header(f)
+            if (w, h) != first[:2]:
+                raise DataError(f"{f}: mixed sizes in {self.path}: {w}x{h}, but {files[0].name} is {first[0]}x{first[1]}")
+            if depth != first[2]:
+                raise DataError(f"{f}: mixed bit depths in {self.path}: {depth}, but {files[0].name} has {first[2]}")
+        if first[2] not in (8, 16):
+            raise DataError(f"{files[0]}: unsupported bit depth {first[2]} (supported: 8 and 16 bits per channel)")
+        self.size = (first[1], first[0])
+        self.bit_depth = first[2]
+        self.color_range = "full"
+        self.name = self.path.name
+
+    @property
+    def frame_names(self) -> list[str]:
+        return [f.name for f in self.files]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return f"FrameFolder({str(self.path)!r}, frames={len(self)}, size={self.size}, bit_depth={self.bit_depth})"
+
+    def _rgb(self, i: int) -> torch.Tensor:
+        arr = read_png(self.files[i])
+        if arr.shape[:2] != self.size:
+            raise DataError(f"{self.files[i]}: size {arr.shape[1]}x{arr.shape[0]} differs from the folder's")
+        t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        return t if arr.dtype == np.uint8 else t.to(torch.int32)
+
+    def read(self, i: int, mode: str = "rgb") -> torch.Tensor:
+        """Frame ``i`` as ``(3, H, W)`` RGB or ``(H, W)`` luma (see module docstring)."""
+        _check_mode(mode)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"frame {i} out of range for {len(self)} frames in {self.path}")
+        rgb = self._rgb(i % len(self))
+        return rgb if mode == "rgb" else rgb_to_luma(rgb)
+
+    def iter_chunks(self, chunk: int = 8, mode: str = "rgb", start: int = 0, stop: int | None = None) -> Iterator[torch.Tensor]:
+        """Yield ``(T, 3, H, W)`` or ``(T, H, W)`` chunks of at most ``chunk`` frames."""
+        _check_mode(mode)
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1; got {chunk}")
+        stop = len(self) if stop is None else min(stop, len(self))
+        for s in range(start, stop, chunk):
+            yield torch.stack([self.read(i, mode) for i in range(s, min(s + chunk, stop))])
+
+
+class VideoFile:
+    """A video file decoded lazily with PyAV (.mp4, .mov, .mkv, .y4m, ...)."""
+
+    def __init__(self, path: str | Path):
+        import av
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: video file does not exist")
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise DataError(f"{self.path}: unreadable video (no video stream)")
+                stream = container.streams.video[0]
+                ctx = stream.codec_context
+                self.size = (ctx.height, ctx.width)
+                self.pix_fmt = ctx.pix_fmt or (ctx.format.name if ctx.format else "")
+                self._frames = stream.frames or None
+                cr = ctx.color_range
+        except DataError:
+            raise
+        except Exception as err:
+            raise DataError(f"{self.path}: unreadable video ({type(err).__name__}: {err})") from err
+        if not self.pix_fmt or self.size[0] <= 0:
+            raise DataError(f"{self.path}: unreadable video (no decodable format)")
+        m = re.search(r"p(\d+)(le|be)$", self.pix_fmt)
+        self.bit_depth = int(m.group(1)) if m else 8
+        is_rgb = self.pix_fmt.startswith(("rgb", "bgr", "gbr"))
+        # AVColorRange: 1 = MPEG (limited), 2 = JPEG (full); unspecified YUV is taken as limited.
+        self.color_range = "full" if (cr == 2 or is_rgb or self.pix_fmt.startswith("yuvj")) else "limited"
+        self.name = self.path.stem
+
+    def __len__(self) -> int:
+        if self._frames is None:
+            import av
+
+            with av.open(str(self.path)) as container:
+                self._frames = sum(1 for p in container.demux(video=0) if p.size)
+        return self._frames
+
+    def __repr__(self) -> str:
+        return f"VideoFile({str(self.path)!r}, size={self.size}, pix_fmt={self.pix_fmt!r}, range={self.color_range})"
+
+    def _convert(self, frame, mode: str) -> torch.Tensor:
+        if mode == "y":
+            plane = frame.planes[0]
+            bytes_per = 1 if self.bit_depth <= 8 else 2
+            dtype = np.uint8 if bytes_per == 1 else np.dtype("<u2")
+            h, w = self.size
+            buf = np.frombuffer(plane, dtype=dtype).reshape(h, plane.line_size // bytes_per)[:, :w]
+            if self.pix_fmt.startswith(("rgb", "bgr", "gbr")):
+                return rgb_to_luma(self._convert(frame, "rgb"))
+            t = torch.from_numpy(buf.copy())
+            return t if bytes_per == 1 else t.to(torch.int32)
+        if self.bit_depth <= 8:
+            return torch.from_numpy(frame.to_ndarray(format="rgb24").transpose(2, 0, 1).copy())
+        arr = frame.to_ndarray(format="rgb48le").astype(np.int32)
+        # swscale scales to 16 bits; bring values back to the source's code range.
+        arr >>= 16 - self.bit_depth
+        return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+    def _decode(self, mode: str, start: int = 0, stop: int | None = None) -> Iterator[torch.Tensor]:
+        import av
+
+        _check_mode(mode)
+        try:
+            with av.open(str(self.path)) as container:
+                for i, frame in enumerate(container.decode(video=0)):
+                    if stop is not None and i >= stop:
+                        break
+                    if i >= start:
+                        yield self._convert(frame, mode)
+        except av.error.FFmpegError as err:
+            raise DataError(f"{self.path}: unreadable video while decoding ({err})") from err
+
+    def read(self, i: int, mode: str = "rgb") -> torch.Tensor:
+        """Frame ``i`` (decodes from the start: use :meth:`iter_chunks` to stream a clip)."""
+        for frame in self._decode(mode, i, i + 1):
+            return frame
+        raise IndexError(f"frame {i} out of range for {self.path}")
+
+    def iter_chunks(self, chunk: int = 8, mode: str = "rgb", start: int = 0, stop: int | None = None) -> Iterator[torch.Tensor]:
+        """Yield chunks of at most ``chunk`` decoded frames, streaming through the file once."""
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1; got {chunk}")
+        buf: list[torch.Tensor] = []
+        for frame in self._decode(mode, start, stop):
+            buf.append(frame)
+            if len(buf) == chunk:
+                yield torch.stack(buf)
+                buf = []
+        if buf:
+            yield torch.stack(buf)
+
+
+def open_clip(path: str | Path) -> FrameFolder | VideoFile:
+    """Open a PNG frame folder or a video file."""
+    path = Path(path)
+    if path.is_dir():
+        return FrameFolder(path)
+    if path.is_file():
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise DataError(f"{path}: not a frame folder or a video file with a known suffix {VIDEO_SUFFIXES}")
+        return VideoFile(path)
+    raise DataError(f"{path}: no such frame folder or video file")
+
+
+HR_DIR, LR_DIR = "4k", "1080p"
+
+
+class ClipPair:
+    """A BSC4K-style clip: the same scene recorded at high (``4k/``) and low (``1080p/``) resolution.
+
+    Validated on opening: same frame count, exact 2x size ratio, aligned frame names.
+    """
+
+    def __init__(self, hr: str | Path, lr: str | Path | None = None):
+        if lr is None:
+            root = Path(hr)
+            hr, lr = root / HR_DIR, root / LR_DIR
+            self.name = root.name
+        else:
+            self.name = Path(hr).stem
+        self.hr = open_clip(hr)
+        self.lr = open_clip(lr)
+        if len(self.hr) != len(self.lr):
+            raise DataError(f"mismatched pair {self.name}: {hr} has {len(self.hr)} frames, {lr} has {len(self.lr)}")
+        (H, W), (h, w) = self.hr.size, self.lr.size
+        if (H, W) != (2 * h, 2 * w):
+            raise DataError(f"mismatched pair {self.name}: {hr} is {W}x{H}, {lr} is {w}x{h}; expected exactly 2x")
+        if isinstance(self.hr, FrameFolder) and isinstance(self.lr, FrameFolder):
+            for a, b in zip(self.hr.frame_names, self.lr.frame_names):
+                if a != b:
+                    raise DataError(f"mismatched pair {self.name}: frame names not aligned ({hr}/{a} vs {lr}/{b})")
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def __repr__(self) -> str:
+        return f"ClipPair({self.name!r}, frames={len(self)}, hr={self.hr.size}, lr={self.lr.size})"
+
+
+def _has_png(folder: Path) -> bool:
+    return any(p.suffix.lower() == ".png" for p in folder.iterdir())
+
+
+def find_clips(paths) -> list[tuple[str, Path, str]]:
+    """``(clip name, path, resolution label)`` for every clip under ``paths``.
+
+    A BSC4K-style clip folder (with ``4k/`` and ``1080p/``) yields both, labelled ``"4k"`` and
+    ``"1080p"``; a PNG frame folder or a video file yields itself labelled ``"native"``; a folder of
+    such things is searched one level down.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: list[tuple[str, Path, str]] = []
+
+    def visit(p: Path, depth: int) -> None:
+        if p.is_file():
+            if p.suffix.lower() in VIDEO_SUFFIXES:
+                found.append((p.stem, p, "native"))
+            return
+        if not p.is_dir():
+            raise DataError(f"{p}: no such file or folder")
+        if (p / HR_DIR).is_dir() and (p / LR_DIR).is_dir():
+            found.append((p.name, p / HR_DIR, HR_DIR))
+            found.append((p.name, p / LR_DIR, LR_DIR))
+        elif _has_png(p):
+            found.append((p.name, p, "native"))
+        elif depth > 0:
+            for child in sorted(p.iterdir(), key=lambda c: _natural_key(c.name)):
+                visit(child, depth - 1)
+
+    for path in paths:
+        visit(Path(path), 1)
+    return found
