@@ -26,7 +26,16 @@ import xarray as xr
 from .descriptors import DEFAULT_POOLING, DEFINITIONS, colourfulness, pool, siti
 
 DESCRIPTORS = ("si", "ti", "cf")
-ENGINE = "h5netcdf"
+
+
+def _engine() -> str:
+    """NetCDF-4 through h5netcdf when h5py is present, else NetCDF-3 through scipy."""
+    try:
+        import h5netcdf  # noqa: F401
+        import h5py  # noqa: F401
+    except ImportError:
+        return "scipy"
+    return "h5netcdf"
 
 
 def _definitions(definitions: str | Sequence[str]) -> tuple[str, ...]:
@@ -187,7 +196,7 @@ def merge(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
 
 def load(path: str | os.PathLike) -> xr.Dataset:
     """Read a coverage NetCDF fully into memory (the file is closed afterwards)."""
-    with xr.open_dataset(path, engine=ENGINE) as ds:
+    with xr.open_dataset(path) as ds:
         return ds.load()
 
 
@@ -196,7 +205,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp, engine=ENGINE)
+    ds.to_netcdf(tmp, engine=_engine())
     os.replace(tmp, path)
     return path
 

@@ -150,8 +150,9 @@ def prepare_luma(
     """Luma code values -> the signal SI/TI operate on, on the 0–255 scale.
 
     ``p910-2021``: ``255 · (Y − black) / (white − black)``; ``p910-2022``: ``255 · PQ(display(…))``.
-    Integer tensors use an exact look-up table; float tensors (e.g. luma computed from RGB)
-    are transformed directly in the compute dtype.
+    Integer tensors use a look-up table computed in float64; float tensors (e.g. luma computed
+    from RGB) are transformed directly (the display model in float64, as the PQ exponent
+    amplifies float32 rounding about 79-fold).
 
     Args:
         luma: code values, any shape; integers or floats in ``0 … 2**bit_depth − 1``.
@@ -182,10 +183,11 @@ def prepare_luma(
         lut = _lut(definition, bit_depth, color_range, dt, luma.device)
         return torch.take(lut, luma.long())
     lo, hi = code_range(bit_depth, color_range)
-    v = luma.to(dt)
     if definition == "p910-2021":
-        return (v - lo) * (255.0 / (hi - lo))
-    return display_model((v - lo) / (hi - lo)).mul_(255.0)
+        return (luma.to(dt) - lo) * (255.0 / (hi - lo))
+    # The PQ exponent m ≈ 79 multiplies relative rounding errors by ~79: evaluate in float64.
+    v = luma.to(torch.float64)
+    return display_model((v - lo) / (hi - lo)).mul_(255.0).to(dt)
 
 
 def _steps(x: torch.Tensor, frame_dims: int = 2):
