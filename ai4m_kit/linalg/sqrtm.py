@@ -1,0 +1,624 @@
+"""Differentiable square root and inverse square root of batched symmetric PSD matrices.
+
+Five methods, one signature (``A`` shaped ``(..., n, n)``):
+
+- ``"mtp"``: matrix Taylor polynomial. With ``c = ‖A‖_F`` and ``Z = I − A/c`` (spectrum in
+  [0, 1]), ``A^{1/2} ≈ √c · Σ_{k≤K} a_k Z^k`` where ``a_k`` are the Taylor coefficients of
+  ``√(1 − z)`` (for the inverse root: of ``(1 − z)^{−1/2}`` and ``1/√c``).
+- ``"mpa"``: matrix Padé approximant ``[m/n]`` of ``√(1 − z)``: ``A^{1/2} ≈ √c · Q(Z)^{-1} P(Z)``
+  and ``A^{-1/2} ≈ P(Z)^{-1} Q(Z) / √c``. The coefficients of ``P`` and ``Q`` are derived from
+  the Taylor coefficients by :func:`pade_sqrt_coefficients`.
+- Both use the **Lyapunov backward**: the gradient of the exact root, ``X`` with
+  ``S X + X S = Ḡ`` (``S = A^{1/2}``), found by the Newton–Schulz iteration for the matrix sign
+  of ``[[S, Ḡ], [0, −S]]`` (see :func:`lyapunov_newton_schulz`). ``lyapunov="accurate"`` (default)
+  first polishes the forward's ``S`` by Newton steps (:func:`refine_sqrt`; the [5/5] forward is
+  a few percent off on ill-conditioned covariances) and iterates to a tolerance; ``"fast"`` runs
+  5 iterations with spectral scaling on the forward's ``S``; ``"published"`` runs 8 iterations
+  with Frobenius scaling (the published setting, 5 % off on 64×64 sample covariances).
+- ``"ns"``: the coupled Newton–Schulz iteration (Higham), differentiated by autograd.
+- ``"eig"``: ``U diag(f(λ)) Uᵀ`` from ``torch.linalg.eigh``; gradient ``eig_grad="exact"``
+  (Daleckii–Krein divided differences in closed form: ``1/(√λ_i + √λ_j)``), or ``"taylor"`` /
+  ``"pade"`` (the eigenvector backward with the stable approximations of ``1/(λ_i − λ_j)`` of
+  :mod:`ai4m_kit.linalg.eig_grad`).
+- ``"auto"``: the fastest method meeting an accuracy ``tol`` for this shape, dtype and device,
+  from cached measurements (:mod:`ai4m_kit.linalg.sqrtm_auto`).
+
+float16 / bfloat16 inputs are computed in float32 and cast back. Eigenvalues below a small
+floor (rank-deficient input) give finite values and gradients for ``eig``; the inverse root
+of a singular matrix is regularised at that floor.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
+
+METHODS = ("auto", "mtp", "mpa", "ns", "eig")
+LYAPUNOV_MODES = ("accurate", "fast", "published")
+DEFAULT_MTP_DEGREE = 8
+DEFAULT_MPA_DEGREE = (5, 5)
+DEFAULT_NS_ITERATIONS = 5
+FAST_LYAPUNOV_ITERATIONS = 5
+PUBLISHED_LYAPUNOV_ITERATIONS = 8
+REFINE_STEPS = 4
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+# --------------------------------------------------------------------------- coefficients
+@lru_cache(maxsize=64)
+def taylor_sqrt_coefficients(degree: int, inverse: bool = False) -> tuple[float, ...]:
+    """Taylor coefficients ``a_0..a_K`` of ``√(1 − z)`` (or ``(1 − z)^{−1/2}`` if ``inverse``).
+
+    ``(1 − z)^p = Σ_k binom(p, k) (−z)^k`` gives the recurrence ``a_k = a_{k−1} (k − 1 − p)/k``.
+
+    Example:
+        >>> taylor_sqrt_coefficients(3)
+        (1.0, -0.5, -0.125, -0.0625)
+        >>> taylor_sqrt_coefficients(2, inverse=True)
+        (1.0, 0.5, 0.375)
+    """
+    if degree < 0:
+        raise ValueError(f"degree must be >= 0; got {degree}")
+    p = -0.5 if inverse else 0.5
+    coeffs = [1.0]
+    for k in range(1, degree + 1):
+        coeffs.append(coeffs[-1] * (k - 1 - p) / k)
+    return tuple(coeffs)
+
+
+@lru_cache(maxsize=64)
+def pade_sqrt_coefficients(m: int, n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Coefficients ``(p, q)``, lowest order first, ``q_0 = 1``, of the ``[m/n]`` Padé
+    approximant ``P(z)/Q(z)`` of ``√(1 − z)``.
+
+    Matching the Taylor coefficients ``a_k`` up to order ``m + n``: ``Σ_j q_j a_{k−j} = 0`` for
+    ``k = m+1..m+n`` (a linear system for ``q_1..q_n``), then ``p_k = Σ_{j≤min(k,n)} q_j a_{k−j}``.
+
+    Example:
+        >>> p, q = pade_sqrt_coefficients(1, 1)
+        >>> [round(v, 6) for v in p], [round(v, 6) for v in q]
+        ([1.0, -0.75], [1.0, -0.25])
+    """
+    if m < 0 or n < 0:
+        raise ValueError(f"Padé orders must be >= 0; got [{m}/{n}]")
+    a = torch.tensor(taylor_sqrt_coefficients(m + n), dtype=torch.float64)
+
+    def coef(i: int) -> torch.Tensor:
+        return a[i] if i >= 0 else a.new_zeros(())
+
+    if n > 0:
+        M = torch.stack([torch.stack([coef(k - j) for j in range(1, n + 1)]) for k in range(m + 1, m + n + 1)])
+        rhs = -a[m + 1 : m + n + 1]
+        q = torch.cat([a.new_ones(1), torch.linalg.solve(M, rhs)])
+    else:
+        q = a.new_ones(1)
+    p = torch.stack([sum(q[j] * coef(k - j) for j in range(0, min(k, n) + 1)) for k in range(m + 1)])
+    return tuple(p.tolist()), tuple(q.tolist())
+
+
+def _parse_mpa_degree(degree: Any) -> tuple[int, int]:
+    if degree is None:
+        return DEFAULT_MPA_DEGREE
+    if isinstance(degree, int) and not isinstance(degree, bool):
+        return (degree, degree)
+    if isinstance(degree, (tuple, list)) and len(degree) == 2 and all(isinstance(d, int) for d in degree):
+        return (int(degree[0]), int(degree[1]))
+    raise TypeError(f"degree for method 'mpa' must be an int m (for [m/m]) or a pair (m, n); got {degree!r}")
+
+
+# --------------------------------------------------------------------------- validation
+def _symmetry_tolerance(dtype: torch.dtype) -> float:
+    return {torch.float64: 1e-8, torch.float32: 1e-5}.get(dtype, 1e-2)
+
+
+def check_symmetric_matrix(A: Any, name: str = "A", sym_tol: float | None = None) -> None:
+    """Raise a clear TypeError/ValueError unless ``A`` is a finite, symmetric, floating
+    ``(..., n, n)`` tensor (symmetric within ``sym_tol`` relative to ``max |A|``).
+
+    Example:
+        >>> check_symmetric_matrix(torch.eye(3))
+        >>> check_symmetric_matrix(torch.zeros(2, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: A must be square matrices shaped (..., n, n); got shape (2, 3)
+    """
+    if not isinstance(A, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor shaped (..., n, n); got {type(A).__name__}")
+    if A.dtype not in _FLOATS:
+        raise TypeError(f"{name} must be float16, bfloat16, float32 or float64; got {A.dtype}")
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must be square matrices shaped (..., n, n); got shape {tuple(A.shape)}")
+    if A.shape[-1] == 0:
+        raise ValueError(f"{name} must have n >= 1; got shape {tuple(A.shape)}")
+    if A.numel() == 0:
+        return
+    tol = _symmetry_tolerance(A.dtype) if sym_tol is None else sym_tol
+    with torch.no_grad():
+        Ad = A.detach()
+        finite = torch.isfinite(Ad).all()
+        if A.dtype in (torch.float16, torch.bfloat16):
+            Ad = Ad.float()
+        asym = (Ad - Ad.transpose(-2, -1)).abs().amax()
+        scale = Ad.abs().amax()
+        finite_ok, asym_v, scale_v = torch.stack([finite.to(Ad.dtype), asym, scale]).tolist()
+    if not finite_ok:
+        raise ValueError(f"{name} must be finite; got NaN or Inf entries")
+    if asym_v > tol * max(scale_v, 1e-30):
+        raise ValueError(
+            f"{name} must be symmetric within {tol:g} (relative); got max |A - A^T| = {asym_v:.3g} "
+            f"with max |A| = {scale_v:.3g}"
+        )
+
+
+def _sym(X: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (X + X.transpose(-2, -1))
+
+
+def _eye_like(A: torch.Tensor) -> torch.Tensor:
+    return torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
+
+
+def _fro(A: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm per matrix, shape (..., 1, 1), floored away from zero."""
+    c = torch.linalg.matrix_norm(A, ord="fro").unsqueeze(-1).unsqueeze(-1)
+    return c.clamp_min(torch.finfo(A.dtype).tiny)
+
+
+# --------------------------------------------------------------------------- forward kernels
+def _poly_matrix(coeffs: tuple[float, ...], powers: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_k coeffs[k] Z^k given powers[k] = Z^k (powers[0] = I)."""
+    out = coeffs[0] * powers[0]
+    for c, Zk in zip(coeffs[1:], powers[1:]):
+        out = out + c * Zk
+    return out
+
+
+def _powers(Z: torch.Tensor, degree: int) -> list[torch.Tensor]:
+    powers = [_eye_like(Z)]
+    if degree >= 1:
+        powers.append(Z)
+    for _ in range(2, degree + 1):
+        powers.append(powers[-1] @ Z)
+    return powers
+
+
+def _mtp_forward(A: torch.Tensor, degree: int, want_sqrt: bool, want_inv: bool):
+    c = _fro(A)
+    Z = _eye_like(A) - A / c
+    powers = _powers(Z, degree)
+    S = _poly_matrix(taylor_sqrt_coefficients(degree), powers) * c.sqrt() if want_sqrt else None
+    R = _poly_matrix(taylor_sqrt_coefficients(degree, True), powers) / c.sqrt() if want_inv else None
+    return S, R
+
+
+def _mpa_forward(A: torch.Tensor, degree: tuple[int, int], want_sqrt: bool, want_inv: bool):
+    m, n = degree
+    c = _fro(A)
+    Z = _eye_like(A) - A / c
+    powers = _powers(Z, max(m, n))
+    p, q = pade_sqrt_coefficients(m, n)
+    P = _poly_matrix(p, powers[: m + 1])
+    Q = _poly_matrix(q, powers[: n + 1])
+    # P and Q are polynomials in the same Z, so they commute and Q^{-1}P = P Q^{-1}.
+    S = torch.linalg.solve(Q, P) * c.sqrt() if want_sqrt else None
+    R = torch.linalg.solve(P, Q) / c.sqrt() if want_inv else None
+    return S, R
+
+
+def _ns_forward(A: torch.Tensor, iterations: int, inverse: bool) -> torch.Tensor:
+    """Coupled Newton–Schulz: Y → (A/c)^{1/2}, W → (A/c)^{−1/2}; differentiable by autograd."""
+    c = _fro(A)
+    Y = A / c
+    eye = _eye_like(A)
+    W = None  # None stands for the identity (saves the first product)
+    for k in range(iterations):
+        T = 0.5 * (3.0 * eye - (Y if W is None else W @ Y))
+        if k == iterations - 1:  # the last step only updates the iterate that is returned
+            if inverse:
+                W = T if W is None else T @ W
+            else:
+                Y = Y @ T
+            break
+        Y, W = Y @ T, (T if W is None else T @ W)
+    if inverse:
+        return W / c.sqrt()
+    return Y * c.sqrt()
+
+
+# --------------------------------------------------------------------------- Lyapunov backward
+def lyapunov_newton_schulz(
+    S: torch.Tensor,
+    G: torch.Tensor,
+    *,
+    iterations: int | None = None,
+    tol: float | None = None,
+    max_iterations: int = 100,
+    scale: str = "spectral",
+) -> tuple[torch.Tensor, int]:
+    """Solve ``S X + X S = G`` for symmetric positive definite ``S`` (batched) by the
+    Newton–Schulz iteration for ``sign([[S, G], [0, −S]]) = [[I, 2X], [0, −I]]``.
+
+    With ``B_0 = S/s``, ``C_0 = G/s`` (``s`` a scale ≥ ‖S‖₂ so the spectrum lies in (0, 1]):
+
+        B_{k+1} = ½ B_k (3I − B_k²),   C_{k+1} = ½ (3C_k − B_k² C_k − C_k B_k² + B_k C_k B_k),
+
+    and ``X = C_∞ / 2``. ``iterations`` fixes the count; otherwise the loop stops when
+    ``max |B_k² − I| < tol`` (default: 100 × machine epsilon of the dtype), after at most
+    ``max_iterations``. ``scale="spectral"`` estimates ‖S‖₂ by power iteration (fewer iterations
+    than ``"fro"``, the Frobenius scaling of the published code). Returns ``(X, iterations run)``.
+
+    Example:
+        >>> S = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))
+        >>> X, _ = lyapunov_newton_schulz(S, torch.ones(2, 2, dtype=torch.float64))
+        >>> [[round(v, 6) for v in row] for row in X.tolist()]  # 1/(s_i + s_j)
+        [[0.5, 0.2], [0.2, 0.125]]
+    """
+    if scale == "fro":
+        s = _fro(S)
+    elif scale == "spectral":
+        s = _spectral_norm_estimate(S) * 1.01
+    else:
+        raise ValueError(f"scale must be 'spectral' or 'fro'; got {scale!r}")
+    B = S / s
+    C = _sym(G) / s
+    eye = _eye_like(B)
+    if tol is None:
+        tol = 100 * torch.finfo(S.dtype).eps
+    count = iterations if iterations is not None else max_iterations
+    done = 0
+    for k in range(count):
+        B2 = B @ B
+        if iterations is None and k > 0 and k % 2 == 0:
+            # Checking every other step halves the host synchronisations on GPUs.
+            if (B2 - eye).abs().amax().item() < tol:
+                break
+        D = B @ C
+        E = B @ D  # B² C
+        F = D @ B  # B C B (symmetric)
+        # Written with explicit transposes so that C stays exactly symmetric: with B ≈ I an
+        # antisymmetric round-off part of C would otherwise double at every step.
+        C = 1.5 * C - 0.5 * (E + E.transpose(-2, -1)) + 0.25 * (F + F.transpose(-2, -1))
+        B = 0.5 * (B @ (3.0 * eye - B2))
+        done = k + 1
+    return 0.5 * C, done
+
+
+def _spectral_norm_estimate(S: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Power-iteration estimate of the largest eigenvalue of symmetric PSD S, shape (..., 1, 1)."""
+    v = torch.ones(S.shape[:-1] + (1,), dtype=S.dtype, device=S.device)
+    v = v + 0.01 * torch.arange(S.shape[-1], dtype=S.dtype, device=S.device).unsqueeze(-1)
+    for _ in range(steps):
+        v = S @ v
+        v = v / v.norm(dim=-2, keepdim=True).clamp_min(torch.finfo(S.dtype).tiny)
+    lam = (v.transpose(-2, -1) @ S @ v)
+    return lam.clamp_min(torch.finfo(S.dtype).tiny)
+
+
+def _lyapunov_settings(lyapunov: str, iterations: int | None, tol: float | None) -> dict[str, Any]:
+    if lyapunov not in LYAPUNOV_MODES:
+        raise ValueError(f"lyapunov must be one of {LYAPUNOV_MODES}; got {lyapunov!r}")
+    if iterations is not None and (not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1):
+        raise ValueError(f"lya_iterations must be a positive int; got {iterations!r}")
+    if tol is not None and not tol > 0:
+        raise ValueError(f"lya_tol must be > 0; got {tol!r}")
+    if lyapunov == "fast":
+        return {"iterations": iterations or FAST_LYAPUNOV_ITERATIONS, "tol": None, "scale": "spectral", "refine": 0}
+    if lyapunov == "published":
+        return {"iterations": iterations or PUBLISHED_LYAPUNOV_ITERATIONS, "tol": None, "scale": "fro", "refine": 0}
+    return {"iterations": iterations, "tol": tol, "scale": "spectral", "refine": REFINE_STEPS, "max_iterations": 50}
+
+
+def refine_sqrt(A: torch.Tensor, S: torch.Tensor, max_steps: int = 3, rtol: float | None = None) -> torch.Tensor:
+    """Polish an approximate root ``S`` of ``A`` that commutes with ``A`` (a polynomial or rational
+    function of ``A``, as MTP and MPA give) by Newton steps ``S ← ½ (S + S^{-1} A)``.
+
+    Each eigenvalue's relative error ``e`` becomes about ``e²/2``, so two steps take a [5/5] Padé
+    root from a few percent to ~1e-6. Stops once the relative change is below ``rtol`` (default
+    √eps of the dtype); a matrix whose step is not finite (singular input) keeps its ``S``.
+
+    Example:
+        >>> A = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))
+        >>> S = refine_sqrt(A, torch.diag(torch.tensor([2.2, 2.7], dtype=torch.float64)))
+        >>> [round(v, 8) for v in S.diagonal().tolist()]
+        [2.0, 3.0]
+    """
+    if rtol is None:
+        rtol = torch.finfo(S.dtype).eps ** 0.5
+    for _ in range(max_steps):
+        step = _sym(0.5 * (S + torch.linalg.solve(S, A)))
+        ok = torch.isfinite(step).flatten(-2).all(dim=-1)[..., None, None]
+        step = torch.where(ok, step, S)
+        change = ((step - S).norm(dim=(-2, -1)) / S.norm(dim=(-2, -1)).clamp_min(torch.finfo(S.dtype).tiny)).amax()
+        S = step
+        if change.item() < rtol:
+            break
+    return S
+
+
+class _LyapunovRoot(torch.autograd.Function):
+    """Forward by MTP or MPA; backward: gradient of the exact root through the Lyapunov equation."""
+
+    @staticmethod
+    def forward(ctx, A, method, degree, inverse, lya):  # type: ignore[override]
+        need_grad = ctx.needs_input_grad[0]
+        kernel = _mtp_forward if method == "mtp" else _mpa_forward
+        S, R = kernel(A, degree, want_sqrt=not inverse or need_grad, want_inv=inverse)
+        ctx.inverse = inverse
+        ctx.lya = lya
+        if need_grad:
+            ctx.save_for_backward(A if lya["refine"] else None, S, R if inverse else None)
+        return R if inverse else S
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        A, S, R = ctx.saved_tensors
+        G = _sym(grad)
+        lya = dict(ctx.lya)
+        refine = lya.pop("refine")
+        if refine:
+            S = refine_sqrt(A, S, max_steps=refine)
+            if ctx.inverse:
+                R = torch.linalg.solve(S, _eye_like(S))
+        if ctx.inverse:
+            # d(S^{-1}) = −R dS R, so the upstream gradient on S is −R Ḡ R.
+            G = -(R @ G @ R)
+        X, _ = lyapunov_newton_schulz(S, G, **lya)
+        return _sym(X), None, None, None, None
+
+
+# --------------------------------------------------------------------------- eigendecomposition
+def _eig_floor(evals: torch.Tensor) -> torch.Tensor:
+    top = evals.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(evals.dtype).tiny)
+    return top * (evals.shape[-1] * torch.finfo(evals.dtype).eps)
+
+
+class _EigRootExact(torch.autograd.Function):
+    """``U diag(f(λ)) Uᵀ`` with the Daleckii–Krein backward in closed form (finite for ties)."""
+
+    @staticmethod
+    def forward(ctx, A, inverse):  # type: ignore[override]
+        evals, U = torch.linalg.eigh(A)
+        lam = torch.maximum(evals, _eig_floor(evals))
+        s = lam.sqrt()
+        fvals = 1.0 / s if inverse else torch.sqrt(evals.clamp_min(0))
+        ctx.inverse = inverse
+        ctx.save_for_backward(U, s)
+        return (U * fvals.unsqueeze(-2)) @ U.transpose(-2, -1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        U, s = ctx.saved_tensors
+        si, sj = s.unsqueeze(-1), s.unsqueeze(-2)
+        L = 1.0 / (si + sj)  # divided difference of √λ: (√λi − √λj)/(λi − λj)
+        if ctx.inverse:
+            L = -L / (si * sj)  # of 1/√λ: −1/(√λi √λj (√λi + √λj))
+        inner = L * (U.transpose(-2, -1) @ _sym(grad) @ U)
+        return _sym(U @ inner @ U.transpose(-2, -1)), None
+
+
+class _EighStableGrad(torch.autograd.Function):
+    """``torch.linalg.eigh`` whose backward uses the stable ``1/(λi − λj)`` approximations."""
+
+    @staticmethod
+    def forward(ctx, A, mode, degree):  # type: ignore[override]
+        evals, evecs = torch.linalg.eigh(A)
+        ctx.mode, ctx.degree = mode, degree
+        ctx.save_for_backward(evals, evecs)
+        return evals, evecs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_evals, grad_evecs):  # type: ignore[override]
+        evals, evecs = ctx.saved_tensors
+        gA = symmetric_eig_backward(evals, evecs, grad_evals, grad_evecs, mode=ctx.mode, degree=ctx.degree)
+        return gA, None, None
+
+
+def _eig_root(A: torch.Tensor, inverse: bool, eig_grad: str, eig_degree: int) -> torch.Tensor:
+    if eig_grad == "exact":
+        return _EigRootExact.apply(A, inverse)
+    evals, U = _EighStableGrad.apply(A, eig_grad, eig_degree)
+    lam = torch.maximum(evals, _eig_floor(evals).detach())
+    fvals = lam.rsqrt() if inverse else lam.sqrt()
+    return (U * fvals.unsqueeze(-2)) @ U.transpose(-2, -1)
+
+
+# --------------------------------------------------------------------------- public API
+def _root(
+    A: torch.Tensor,
+    inverse: bool,
+    method: str,
+    degree: Any,
+    iterations: int | None,
+    lyapunov: str,
+    lya_iterations: int | None,
+    lya_tol: float | None,
+    eig_grad: str,
+    eig_degree: int,
+    tol: float,
+    check: bool,
+    sym_tol: float | None,
+) -> torch.Tensor:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if eig_grad not in GRAD_MODES:
+        raise ValueError(f"eig_grad must be one of {GRAD_MODES}; got {eig_grad!r}")
+    if check:
+        check_symmetric_matrix(A, "A", sym_tol)
+    elif not isinstance(A, torch.Tensor):
+        raise TypeError(f"A must be a torch.Tensor shaped (..., n, n); got {type(A).__name__}")
+    if method == "auto":
+        from ai4m_kit.linalg.sqrtm_auto import choose_method
+
+        need_grad = A.requires_grad and torch.is_grad_enabled()
+        choice = choose_method(tuple(A.shape), A.dtype, A.device, inverse=inverse, grad=need_grad, tol=tol)
+        return _root(A, inverse, check=False, sym_tol=None, tol=tol, **choice)
+    orig_dtype = A.dtype
+    if orig_dtype in (torch.float16, torch.bfloat16):
+        A = A.float()
+    A = _sym(A)
+    if method in ("mtp", "mpa"):
+        if method == "mtp":
+            deg = DEFAULT_MTP_DEGREE if degree is None else degree
+            if not isinstance(deg, int) or isinstance(deg, bool) or deg < 1:
+                raise ValueError(f"degree for method 'mtp' must be an int >= 1; got {degree!r}")
+        else:
+            deg = _parse_mpa_degree(degree)
+            if min(deg) < 0 or max(deg) < 1:
+                raise ValueError(f"degree for method 'mpa' must have orders >= 0, not both 0; got {degree!r}")
+        lya = _lyapunov_settings(lyapunov, lya_iterations, lya_tol)
+        out = _LyapunovRoot.apply(A, method, deg, inverse, lya)
+    elif method == "ns":
+        its = DEFAULT_NS_ITERATIONS if iterations is None else iterations
+        if not isinstance(its, int) or isinstance(its, bool) or its < 1:
+            raise ValueError(f"iterations for method 'ns' must be an int >= 1; got {iterations!r}")
+        out = _ns_forward(A, its, inverse)
+    else:
+        if not isinstance(eig_degree, int) or eig_degree < 1:
+            raise ValueError(f"eig_degree must be an int >= 1; got {eig_degree!r}")
+        out = _eig_root(A, inverse, eig_grad, eig_degree)
+    return out.to(orig_dtype)
+
+
+def sqrtm(
+    A: torch.Tensor,
+    method: str = "auto",
+    *,
+    degree: int | tuple[int, int] | None = None,
+    iterations: int | None = None,
+    lyapunov: str = "accurate",
+    lya_iterations: int | None = None,
+    lya_tol: float | None = None,
+    eig_grad: str = "exact",
+    eig_degree: int = 9,
+    tol: float = 1e-3,
+    check: bool = True,
+    sym_tol: float | None = None,
+) -> torch.Tensor:
+    """Principal square root of symmetric PSD matrices ``A`` shaped ``(..., n, n)``.
+
+    Args:
+        A: symmetric positive semi-definite matrices, float16/bfloat16/float32/float64
+            (16-bit inputs are computed in float32 and cast back).
+        method: ``"auto"``, ``"mtp"``, ``"mpa"``, ``"ns"`` or ``"eig"`` (see the module docstring).
+        degree: MTP degree K (default 8) or MPA orders ``(m, n)`` / ``m`` for ``[m/m]`` (default
+            ``(5, 5)``).
+        iterations: Newton–Schulz iterations for ``"ns"`` (default 5).
+        lyapunov: backward of MTP/MPA: ``"accurate"`` (Newton-polished root, to a tolerance),
+            ``"fast"`` (5 iterations, spectral scaling, forward's root) or ``"published"``
+            (8 iterations, Frobenius scaling).
+        lya_iterations: fixed Lyapunov iteration count (overrides the mode's).
+        lya_tol: Lyapunov stopping tolerance on ``max |B² − I|`` (default 100 × dtype epsilon).
+        eig_grad: ``"exact"``, ``"taylor"`` or ``"pade"`` backward for ``"eig"``.
+        eig_degree: series degree of the ``"taylor"``/``"pade"`` eigen-backward.
+        tol: accuracy required by ``"auto"`` (relative Frobenius error of value and gradient on
+            reference covariances; see :mod:`ai4m_kit.linalg.sqrtm_auto`).
+        check: validate the input (square, finite, symmetric within ``sym_tol``).
+        sym_tol: relative symmetry tolerance (default 1e-8 float64, 1e-5 float32, 1e-2 16-bit).
+
+    Returns:
+        ``A^{1/2}`` with the shape and dtype of ``A``.
+
+    Example:
+        >>> A = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))
+        >>> sqrtm(A, method="eig").diagonal().tolist()
+        [2.0, 3.0]
+        >>> torch.allclose(sqrtm(A, method="mpa", degree=(8, 8)), sqrtm(A, method="eig"), atol=1e-6)
+        True
+    """
+    return _root(A, False, method, degree, iterations, lyapunov, lya_iterations, lya_tol, eig_grad, eig_degree,
+                 tol, check, sym_tol)
+
+
+def inv_sqrtm(
+    A: torch.Tensor,
+    method: str = "auto",
+    *,
+    degree: int | tuple[int, int] | None = None,
+    iterations: int | None = None,
+    lyapunov: str = "accurate",
+    lya_iterations: int | None = None,
+    lya_tol: float | None = None,
+    eig_grad: str = "exact",
+    eig_degree: int = 9,
+    tol: float = 1e-3,
+    check: bool = True,
+    sym_tol: float | None = None,
+) -> torch.Tensor:
+    """Inverse principal square root ``A^{−1/2}`` of symmetric positive definite matrices.
+
+    Same arguments as :func:`sqrtm`. MTP uses the Taylor series of ``(1 − z)^{−1/2}``, MPA the
+    swapped approximant ``P(Z)^{-1} Q(Z)``, NS the second coupled iterate; MTP/MPA gradients go
+    through ``d(S^{-1}) = −S^{-1} dS S^{-1}`` and the Lyapunov solver. Singular input: ``"eig"``
+    regularises eigenvalues at ``n · eps · max λ``; the iterative methods return large values.
+
+    Example:
+        >>> A = torch.diag(torch.tensor([4.0, 16.0], dtype=torch.float64))
+        >>> inv_sqrtm(A, method="eig").diagonal().tolist()
+        [0.5, 0.25]
+    """
+    return _root(A, True, method, degree, iterations, lyapunov, lya_iterations, lya_tol, eig_grad, eig_degree,
+                 tol, check, sym_tol)
+
+
+# --------------------------------------------------------------------------- oracles
+def reference_covariance(
+    *shape: int,
+    n: int,
+    samples_per_dim: float = 2.0,
+    ridge: float = 1e-3,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Sample covariances ``X Xᵀ / N + ridge·I`` of ``N = samples_per_dim · n`` standard normal
+    samples, shaped ``(*shape, n, n)``: full rank, condition number ≈ 30 for the defaults.
+    ``samples_per_dim < 1`` gives rank-deficient matrices (with ``ridge=0``).
+
+    Example:
+        >>> reference_covariance(3, n=4).shape
+        torch.Size([3, 4, 4])
+    """
+    gen = torch.Generator().manual_seed(seed)
+    N = max(1, int(round(samples_per_dim * n)))
+    X = torch.randn(*shape, n, N, generator=gen, dtype=torch.float64)
+    C = X @ X.transpose(-2, -1) / N + ridge * torch.eye(n, dtype=torch.float64)
+    return _sym(C).to(dtype=dtype, device=device)
+
+
+def closed_form_grad(A: torch.Tensor, grad_out: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Float64 gradient of ``⟨grad_out, A^{±1/2}⟩`` w.r.t. ``A`` by the Daleckii–Krein formula
+    from ``torch.linalg.eigh`` (the oracle for the Lyapunov backward).
+
+    Example:
+        >>> A = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))
+        >>> closed_form_grad(A, torch.ones(2, 2, dtype=torch.float64)).tolist()
+        [[0.5, 0.3333333333333333], [0.3333333333333333, 0.25]]
+    """
+    A64 = _sym(A.detach().double())
+    evals, U = torch.linalg.eigh(A64)
+    s = evals.clamp_min(0).sqrt()
+    si, sj = s.unsqueeze(-1), s.unsqueeze(-2)
+    L = 1.0 / (si + sj)
+    if inverse:
+        L = -L / (si * sj)
+    G = _sym(grad_out.detach().double())
+    return U @ (L * (U.transpose(-2, -1) @ G @ U)) @ U.transpose(-2, -1)
+
+
+def reference_root(A: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Float64 ``A^{±1/2}`` from ``torch.linalg.eigh`` (the forward oracle).
+
+    Example:
+        >>> reference_root(torch.eye(2) * 4).tolist()
+        [[2.0, 0.0], [0.0, 2.0]]
+    """
+    evals, U = torch.linalg.eigh(_sym(A.detach().double()))
+    f = evals.clamp_min(0).rsqrt() if inverse else evals.clamp_min(0).sqrt()
+    return (U * f.unsqueeze(-2)) @ U.transpose(-2, -1)
