@@ -197,7 +197,10 @@ def merge(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
 def load(path: str | os.PathLike) -> xr.Dataset:
     """Read a coverage NetCDF fully into memory (the file is closed afterwards)."""
     with xr.open_dataset(path) as ds:
-        return ds.load()
+        ds = ds.load()
+    for var in ds.variables.values():
+        var.encoding = {}  # file-specific (string widths); a rewrite chooses its own
+    return ds
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
