@@ -1,0 +1,150 @@
+"""Batched symmetric eigendecomposition ``A = V diag(λ) Vᵀ`` for many small and medium matrices.
+
+Methods:
+
+- ``"qr"``: Householder tridiagonalisation and implicit QR sweeps with Wilkinson shifts,
+  per-matrix deflation and progressive shrinking (:mod:`ai4m_kit.linalg.eigh_qr`);
+- ``"jacobi"``: cyclic Jacobi with the parallel round-robin ordering
+  (:mod:`ai4m_kit.linalg.eigh_jacobi`);
+- ``"torch"``: ``torch.linalg.eigh`` (LAPACK / cuSOLVER);
+- ``"auto"``: the method measured fastest for the device, dtype and size
+  (:mod:`ai4m_kit.linalg.eigh_auto`; ``"torch"`` until calibrated).
+
+All methods are differentiable through one autograd function whose backward is the shared
+:func:`ai4m_kit.linalg.eig_grad.symmetric_eig_backward`, with the eigenvector gradient in
+``"exact"``, ``"taylor"`` or ``"pade"`` form (the last two stay finite for repeated eigenvalues).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ai4m_kit.linalg import eigh_auto
+from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
+from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh
+from ai4m_kit.linalg.eigh_qr import qr_eigh
+
+METHODS = ("auto", "qr", "jacobi", "torch")
+_SOLVERS = {"qr": qr_eigh, "jacobi": jacobi_eigh}
+
+
+def check_symmetric(A: torch.Tensor, *, name: str = "A", sym_tol: float | None = None) -> None:
+    """Raise a clear TypeError/ValueError unless ``A`` is a finite symmetric float ``(..., n, n)`` tensor.
+
+    ``sym_tol`` is the allowed ``max |A − Aᵀ|`` relative to ``max |A|`` of each matrix (default
+    ``1000 ε`` of the dtype, room for the rounding of covariance products).
+
+    Example:
+        >>> check_symmetric(torch.zeros(2, 3, 5))
+        Traceback (most recent call last):
+        ...
+        ValueError: A must be symmetric (..., n, n); got shape (2, 3, 5)
+    """
+    if not isinstance(A, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (..., n, n); got {type(A).__name__}")
+    if A.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be float32 or float64; got {A.dtype}")
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or A.shape[-1] == 0:
+        raise ValueError(f"{name} must be symmetric (..., n, n); got shape {tuple(A.shape)}")
+    if A.numel() == 0:
+        return
+    tol = 1000 * torch.finfo(A.dtype).eps if sym_tol is None else sym_tol
+    scale = A.detach().abs().amax(dim=(-2, -1), keepdim=True)
+    # One pass: NaN or inf anywhere makes the comparison fail, then we find out which it was.
+    if bool(((A.detach() - A.detach().mT).abs() <= tol * scale).all()):
+        return
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError(f"{name} must be finite; got NaN or inf in a tensor of shape {tuple(A.shape)}")
+    asym = ((A - A.mT).abs().amax(dim=(-2, -1)) / scale.squeeze(-1).squeeze(-1).clamp_min(torch.finfo(A.dtype).tiny)).max()
+    raise ValueError(f"{name} must be symmetric; got max |A − Aᵀ| / max |A| = {asym.item():.3g} (allowed {tol:.3g})")
+
+
+def _solve(A: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted ``(evals, evecs)`` of a symmetric ``(B, n, n)`` batch by a concrete method."""
+    if method == "torch":
+        return torch.linalg.eigh(A)
+    # Scale each matrix by a power of two near its largest entry (exact in floating point) so that
+    # squares of entries neither overflow nor underflow inside the iterations.
+    amax = A.abs().amax(dim=(-2, -1))
+    scale = torch.exp2(torch.round(torch.log2(torch.where(amax > 0, amax, 1.0))))
+    evals, evecs = _SOLVERS[method](A / scale[:, None, None])
+    evals, order = (evals * scale.unsqueeze(-1)).sort(dim=-1)
+    return evals, evecs.gather(-1, order.unsqueeze(-2).expand_as(evecs))
+
+
+class _Eigh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, A, method, grad_mode, degree):
+        evals, evecs = _solve(A, method)
+        ctx.save_for_backward(evals, evecs)
+        ctx.grad_mode, ctx.degree = grad_mode, degree
+        return evals, evecs
+
+    @staticmethod
+    def backward(ctx, grad_evals, grad_evecs):
+        evals, evecs = ctx.saved_tensors
+        grad = symmetric_eig_backward(evals, evecs, grad_evals, grad_evecs, mode=ctx.grad_mode, degree=ctx.degree)
+        return grad, None, None, None
+
+
+def resolve_method(method: str, n: int, batch: int, device: torch.device, dtype: torch.dtype) -> str:
+    """The concrete method that ``method`` stands for at this size (``"auto"`` looks it up).
+
+    Example:
+        >>> resolve_method("qr", 8, 512, torch.device("cpu"), torch.float32)
+        'qr'
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if method == "auto":
+        return eigh_auto.choose(n, batch, device, dtype)
+    return method
+
+
+def eigh(
+    A: torch.Tensor,
+    method: str = "auto",
+    *,
+    grad_mode: str = "exact",
+    degree: int = 9,
+    check: bool = True,
+    sym_tol: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices ``(..., n, n)``.
+
+    Args:
+        A: symmetric float32/float64 tensor ``(..., n, n)``; it is symmetrised as ``(A + Aᵀ)/2``.
+        method: ``"auto"``, ``"qr"``, ``"jacobi"`` or ``"torch"`` (see the module docstring).
+        grad_mode: eigenvector gradient, ``"exact"``, ``"taylor"`` or ``"pade"``.
+        degree: series degree of the ``"taylor"``/``"pade"`` gradients.
+        check: validate dtype, shape, finiteness and symmetry first (one cheap pass).
+        sym_tol: allowed relative asymmetry (see :func:`check_symmetric`).
+
+    Returns:
+        ``(evals, evecs)`` shaped ``(..., n)`` and ``(..., n, n)``, with
+        ``A ≈ evecs @ diag(evals) @ evecsᵀ``.
+
+    Example:
+        >>> A = torch.tensor([[2.0, 1.0], [1.0, 2.0]])
+        >>> w, V = eigh(A, method="jacobi")
+        >>> w
+        tensor([1., 3.])
+        >>> torch.allclose(V @ torch.diag(w) @ V.T, A)
+        True
+    """
+    if check:
+        check_symmetric(A, sym_tol=sym_tol)
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be one of {GRAD_MODES}; got {grad_mode!r}")
+    n = A.shape[-1]
+    batch_shape = A.shape[:-2]
+    A3 = A.reshape(-1, n, n)
+    concrete = resolve_method(method, n, A3.shape[0], A.device, A.dtype)
+    if A3.shape[0] == 0:
+        return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
+    A3 = 0.5 * (A3 + A3.mT)
+    if A3.requires_grad and torch.is_grad_enabled():
+        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree)
+    else:
+        evals, evecs = _solve(A3, concrete)
+    return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)

@@ -1,0 +1,137 @@
+"""The ``"auto"`` choice of :func:`ai4m_kit.linalg.eigh`: measured crossovers, cached on disk.
+
+``calibrate`` times every method against ``torch.linalg.eigh`` on a grid of sizes ``n`` and batch
+sizes for one device and dtype (interleaved medians) and stores, per grid point, the fastest
+method — a batched method is chosen only where it beats ``torch.linalg.eigh`` by a clear margin,
+so ``"auto"`` is never meaningfully slower than it. ``choose`` looks the nearest grid point up (in
+log₂ of ``n`` and of the batch size). Without a calibration for the device and dtype, ``"auto"``
+means ``"torch"``. The cache is a JSON file in ``$AI4M_CACHE`` (default ``~/.cache/ai4m_kit``);
+``ai4m bench eigh --calibrate`` re-measures it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from ai4m_kit.bench import interleaved_medians
+
+CACHE_NAME = "eigh_auto.json"
+CANDIDATES = ("torch", "jacobi", "qr")
+DEFAULT_DIMS = (4, 8, 16, 32, 64)
+DEFAULT_BATCHES = (1, 16, 128, 1024)
+
+
+def cache_path() -> Path:
+    """Path of the calibration file: ``$AI4M_CACHE/eigh_auto.json`` (default ``~/.cache/ai4m_kit``)."""
+    root = os.environ.get("AI4M_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ai4m_kit")
+    return Path(root) / CACHE_NAME
+
+
+def device_key(device: torch.device | str, dtype: torch.dtype) -> str:
+    """Key of a calibration: device model, thread count (CPU) and dtype.
+
+    Example:
+        >>> device_key("cpu", torch.float32).endswith("float32")
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{device.type}:{platform.machine()}:{platform.processor() or 'cpu'}:threads={torch.get_num_threads()}"
+    return f"{name}|torch={torch.__version__}|{str(dtype).replace('torch.', '')}"
+
+
+def _load() -> dict:
+    path = cache_path()
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+_MEMO: dict[str, dict] = {}
+
+
+def table(device: torch.device | str, dtype: torch.dtype) -> dict | None:
+    """The stored calibration ``{"dims", "batches", "choice", "times"}`` for a device and dtype, or None."""
+    key = device_key(device, dtype)
+    if key not in _MEMO:
+        entry = _load().get(key)
+        if entry is None:
+            return None
+        _MEMO[key] = entry
+    return _MEMO[key]
+
+
+def _nearest(values: list[int], x: int) -> int:
+    lx = math.log2(max(x, 1))
+    return min(range(len(values)), key=lambda i: abs(math.log2(values[i]) - lx))
+
+
+def choose(n: int, batch: int, device: torch.device | str, dtype: torch.dtype) -> str:
+    """Method for ``batch`` matrices of size ``n``: the calibrated winner of the nearest grid point.
+
+    Example:
+        >>> choose(8, 512, "cpu", torch.float64) in CANDIDATES
+        True
+    """
+    entry = table(device, dtype)
+    if entry is None:
+        return "torch"
+    i, j = _nearest(entry["dims"], n), _nearest(entry["batches"], batch)
+    return entry["choice"][i][j]
+
+
+def calibrate(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    dims: tuple[int, ...] = DEFAULT_DIMS,
+    batches: tuple[int, ...] = DEFAULT_BATCHES,
+    repeats: int = 3,
+    margin: float = 0.8,
+    save: bool = True,
+    seed: int = 0,
+) -> dict:
+    """Time every method on a ``dims × batches`` grid and store the choice per grid point.
+
+    A batched method wins a grid point only when its median time is below ``margin`` times that
+    of ``torch.linalg.eigh`` measured in the same interleaved rounds.
+
+    Returns:
+        The calibration entry: ``dims``, ``batches``, ``choice[i][j]`` and ``times[method][i][j]``
+        (median seconds).
+    """
+    from ai4m_kit.linalg.eigh import _solve  # late import: eigh imports this module
+
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(seed)
+    times = {m: [[0.0] * len(batches) for _ in dims] for m in CANDIDATES}
+    choice = [["torch"] * len(batches) for _ in dims]
+    for i, n in enumerate(dims):
+        for j, b in enumerate(batches):
+            X = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
+            A = (X + X.mT).to(device=device, dtype=dtype)
+            med = interleaved_medians(
+                {m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=repeats, device=device, min_time=0.01
+            )
+            for m in CANDIDATES:
+                times[m][i][j] = med[m]
+            best = min(("jacobi", "qr"), key=med.get)
+            choice[i][j] = best if med[best] < margin * med["torch"] else "torch"
+    entry = {"dims": list(dims), "batches": list(batches), "choice": choice, "times": times}
+    if save:
+        path = cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _load()
+        data[device_key(device, dtype)] = entry
+        path.write_text(json.dumps(data, indent=1))
+        _MEMO.pop(device_key(device, dtype), None)
+    return entry
