@@ -373,8 +373,11 @@ class _LyapunovRoot(torch.autograd.Function):
 
 # --------------------------------------------------------------------------- eigendecomposition
 def _eig_floor(evals: torch.Tensor) -> torch.Tensor:
-    top = evals.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(evals.dtype).tiny)
-    return top * (evals.shape[-1] * torch.finfo(evals.dtype).eps)
+    """Eigenvalues below n·eps·max|λ| are round-off of a PSD matrix; the absolute √tiny term
+    keeps the floor positive for an all-zero matrix."""
+    info = torch.finfo(evals.dtype)
+    top = evals.abs().amax(dim=-1, keepdim=True)
+    return top * (evals.shape[-1] * info.eps) + info.tiny ** 0.5
 
 
 class _EigRootExact(torch.autograd.Function):
@@ -416,6 +419,9 @@ class _EighStableGrad(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_evals, grad_evecs):  # type: ignore[override]
         evals, evecs = ctx.saved_tensors
+        # Round-off eigenvalues of a PSD matrix (even all-zero ones) are lifted to the floor, so
+        # the stable 1/(λi − λj) approximations stay finite.
+        evals = torch.maximum(evals, _eig_floor(evals))
         gA = symmetric_eig_backward(evals, evecs, grad_evals, grad_evecs, mode=ctx.mode, degree=ctx.degree)
         return gA, None, None
 
