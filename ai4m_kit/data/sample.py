@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import zlib
 from dataclasses import dataclass
@@ -337,11 +338,24 @@ def read_manifest(root: str | Path) -> list[dict]:
     return rows
 
 
-def ensure_sample(root: str | Path = "data/sample", profile: str | None = None, seed: int = 0,
+def default_sample_root() -> Path:
+    """Where the embedded sample lives: ``$AI4M_SAMPLE_ROOT``, else ``data/sample`` of the checkout
+    this package runs from, else ``~/.cache/ai4m_kit/sample``."""
+    env = os.environ.get("AI4M_SAMPLE_ROOT")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
+        return checkout / "data" / "sample"
+    return Path.home() / ".cache" / "ai4m_kit" / "sample"
+
+
+def ensure_sample(root: str | Path | None = None, profile: str | None = None, seed: int = 0,
                   size: str = "proxy") -> Path:
-    """Return ``root``, generating the sample corpus first unless it exists with the same settings."""
+    """Return ``root`` (default :func:`default_sample_root`), generating the sample corpus first
+    unless it already exists there with the same settings."""
     profile = resolve_profile(profile)
-    root = Path(root)
+    root = default_sample_root() if root is None else Path(root)
     stamp = root / "corpus.json"
     if stamp.is_file() and (root / MANIFEST).is_file():
         have = json.loads(stamp.read_text())

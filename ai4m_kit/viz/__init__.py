@@ -16,10 +16,14 @@ def setup(inline: bool | None = None):
         >>> hv = setup()  # doctest: +SKIP
     """
     import holoviews as hv
+    import panel as pn
 
     if inline is None:
         inline = os.environ.get("AI4M_INLINE", "1") != "0"
     hv.extension("bokeh", inline=inline, logo=False)
+    # Embed the state of every widget value (HoloMap sliders, selectors) in the output, so that
+    # controls keep working in the static HTML report without a kernel.
+    pn.config.embed = True
     hv.opts.defaults(
         hv.opts.Curve(width=600, height=350, tools=["hover"], show_grid=True),
         hv.opts.Scatter(width=600, height=400, tools=["hover"], size=7, show_grid=True),
