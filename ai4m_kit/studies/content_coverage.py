@@ -158,7 +158,9 @@ def plot(ds: xr.Dataset) -> dict:
     defs = [str(d) for d in ds["definition"].values]
     ress = list(dict.fromkeys(str(r) for r in ds["resolution"].values))
     cats = sorted(set(str(c) for c in ds["category"].values))
-    palette = hv.Cycle.default_cycles["Category20"] if len(cats) > 10 else hv.Cycle.default_cycles["Category10"]
+    from bokeh.palettes import Category10_10, Category20_20
+
+    palette = Category20_20 if len(cats) > 10 else Category10_10
     cmap = {c: palette[i % len(palette)] for i, c in enumerate(cats)}
     vdims_common = ["category", "clip", "motion"]
     si_ti, si_cf = {}, {}
