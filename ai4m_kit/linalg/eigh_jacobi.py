@@ -27,7 +27,7 @@ def round_robin_schedule(n: int) -> list[tuple[list[int], list[int]]]:
 
     Example:
         >>> round_robin_schedule(4)
-        [([0, 1], [3, 2]), ([0, 2], [1, 3]), ([0, 3], [2, 1])]
+        [([0, 1], [3, 2]), ([0, 3], [2, 1]), ([0, 2], [1, 3])]
     """
     if n < 2 or n % 2:
         raise ValueError(f"round-robin schedule needs an even n >= 2; got {n}")
