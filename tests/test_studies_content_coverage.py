@@ -74,8 +74,11 @@ def test_tables_reference_check_and_conclusion(result):
 
 def test_plot_returns_holoviews_objects(result):
     hv = pytest.importorskip("holoviews")
+    pytest.importorskip("holoviews.plotting.bokeh")  # options need a loaded backend
     plots = cc.plot(result)
     assert set(plots) == {"scatter", "curves", "table", "resolution"}
     assert isinstance(plots["curves"], hv.HoloMap)
     assert set(plots["curves"].dimension_values("clip")) == set(result["clip"].values)
     assert isinstance(plots["table"], hv.Table)
+    for obj in plots.values():
+        hv.render(obj, backend="bokeh")  # every panel renders
