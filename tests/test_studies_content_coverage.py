@@ -75,6 +75,7 @@ def test_tables_reference_check_and_conclusion(result):
 def test_plot_returns_holoviews_objects(result):
     hv = pytest.importorskip("holoviews")
     pytest.importorskip("holoviews.plotting.bokeh")  # options need a loaded backend
+    hv.Store.set_current_backend("bokeh")
     plots = cc.plot(result)
     assert set(plots) == {"scatter", "curves", "table", "resolution"}
     assert isinstance(plots["curves"], hv.HoloMap)
