@@ -66,8 +66,10 @@ def decomposition_errors(A: torch.Tensor, evals: torch.Tensor, evecs: torch.Tens
     """
     A64, w, V = A.double(), evals.double(), evecs.double()
     n = A.shape[-1]
-    rec = (V @ torch.diag_embed(w) @ V.mT - A64).flatten(-2).norm(dim=-1)
-    scale = A64.flatten(-2).norm(dim=-1).clamp_min(torch.finfo(A.dtype).tiny)
+    # divide by the largest entry first so that squares in the norms cannot underflow
+    amax = A64.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    rec = ((V @ torch.diag_embed(w / amax.squeeze(-1)) @ V.mT - A64 / amax)).flatten(-2).norm(dim=-1)
+    scale = (A64 / amax).flatten(-2).norm(dim=-1).clamp_min(torch.finfo(A.dtype).tiny)
     eye = torch.eye(n, dtype=torch.float64, device=A.device)
     orth = (V.mT @ V - eye).flatten(-2).norm(dim=-1)
     return {"reconstruction": rec / scale, "orthogonality": orth}

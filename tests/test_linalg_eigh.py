@@ -1,0 +1,217 @@
+"""Tests of ai4m_kit.linalg.eigh against float64 torch.linalg.eigh (the oracle)."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from ai4m_kit.linalg import eigh_auto
+from ai4m_kit.linalg.eigh import check_symmetric, eigh
+from ai4m_kit.linalg.eigh_jacobi import round_robin_schedule
+from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+
+SOLVERS = ("qr", "jacobi")
+DTYPES = (torch.float32, torch.float64)
+
+
+def _oracle_evals(A):
+    return torch.linalg.eigh(A.double())[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 16, 32])
+@pytest.mark.parametrize("method", SOLVERS)
+def test_adversarial_batch_within_10x_of_torch(method, n, dtype, device):
+    A = adversarial_batch(27, n, dtype=dtype, device=device, seed=n)
+    w, V = eigh(A, method)
+    w_t, V_t = torch.linalg.eigh(A)
+    ours = decomposition_errors(A, w, V)
+    ref = decomposition_errors(A, w_t, V_t)
+    eps = torch.finfo(dtype).eps
+    for key in ("reconstruction", "orthogonality"):
+        bound = 10 * max(ref[key].max().item(), eps)
+        assert ours[key].max().item() <= bound, (key, ours[key].max().item(), bound)
+    # eigenvalues against the float64 oracle, relative to ‖A‖ (normwise backward stability)
+    scale = A.double().flatten(-2).norm(dim=-1).clamp_min(1e-300)
+    err = ((w.double() - _oracle_evals(A)).abs().amax(-1) / scale).max().item()
+    assert err <= 10 * n * eps
+    assert torch.all(w[..., 1:] >= w[..., :-1])
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+def test_converged_matrices_are_not_disturbed(method):
+    """A diagonal and a zero matrix among random ones come back exact: their rotations are identities."""
+    torch.manual_seed(0)
+    X = torch.randn(6, 8, 8, dtype=torch.float64)
+    A = X + X.mT
+    diag = torch.tensor([3.0, -1.0, 2.0, 0.5, 7.0, -4.0, 0.0, 1.5], dtype=torch.float64)
+    A[2] = torch.diag(diag)
+    A[4] = 0.0
+    w, V = eigh(A, method)
+    assert torch.equal(w[2], diag.sort().values)
+    assert torch.equal(V[2].abs(), torch.eye(8, dtype=torch.float64)[:, diag.argsort()])
+    assert torch.equal(w[4], torch.zeros(8, dtype=torch.float64))
+    # each random matrix gets the same result alone as in the batch (to rounding)
+    w1, _ = eigh(A[1:2], method)
+    torch.testing.assert_close(w1[0], w[1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", SOLVERS + ("torch", "auto"))
+def test_batch_shapes(method):
+    torch.manual_seed(1)
+    X = torch.randn(2, 3, 4, 4)
+    A = X + X.mT
+    w, V = eigh(A, method)
+    assert w.shape == (2, 3, 4) and V.shape == (2, 3, 4, 4)
+    w1, V1 = eigh(A[0, 0], method)
+    assert w1.shape == (4,) and V1.shape == (4, 4)
+    torch.testing.assert_close(w1, w[0, 0], rtol=1e-5, atol=1e-5)
+    w0, V0 = eigh(torch.zeros(0, 4, 4), method)
+    assert w0.shape == (0, 4) and V0.shape == (0, 4, 4)
+
+
+def test_round_robin_visits_every_pair_once():
+    for n in (2, 4, 6, 8):
+        pairs = [frozenset(pq) for P, Q in round_robin_schedule(n) for pq in zip(P, Q)]
+        assert len(pairs) == len(set(pairs)) == n * (n - 1) // 2
+        for P, Q in round_robin_schedule(n):
+            assert sorted(P + Q) == list(range(n))
+
+
+@pytest.mark.parametrize(
+    "bad, exc, words",
+    [
+        (torch.tensor([[1.0, 2.0], [0.0, 1.0]]), ValueError, "symmetric"),
+        (torch.tensor([[1.0, float("nan")], [float("nan"), 1.0]]), ValueError, "finite"),
+        (torch.tensor([[1.0, float("inf")], [float("inf"), 1.0]]), ValueError, "finite"),
+        (torch.zeros(4, 3, 5), ValueError, "(4, 3, 5)"),
+        (torch.zeros(3), ValueError, "(..., n, n)"),
+        (torch.eye(3, dtype=torch.int64), TypeError, "float32 or float64"),
+        ([[1.0, 0.0], [0.0, 1.0]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_input_gets_clear_error(bad, exc, words):
+    with pytest.raises(exc, match="A must") as info:
+        eigh(bad)
+    assert words in str(info.value)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="method must be one of"):
+        eigh(torch.eye(2), method="lanczos")
+    with pytest.raises(ValueError, match="grad_mode must be one of"):
+        eigh(torch.eye(2), grad_mode="fast")
+
+
+def test_symmetry_tolerance_accepts_rounding_of_covariances():
+    X = torch.randn(16, 64, 8)
+    C = X.mT @ X / 64  # symmetric up to rounding only
+    check_symmetric(C)
+
+
+def _sym(X):
+    return 0.5 * (X + X.mT)
+
+
+def _sign_free_outputs(method, grad_mode="exact"):
+    """Outputs invariant to eigenvector signs: V f(Λ) Vᵀ and squared projections."""
+    C = torch.linspace(-1, 1, 16, dtype=torch.float64).reshape(4, 4)
+
+    def f(X):
+        w, V = eigh(_sym(X), method, grad_mode=grad_mode)
+        return V @ torch.diag_embed(torch.sin(w)) @ V.mT, ((V * C).sum(-2)) ** 2, w
+
+    return f
+
+
+@pytest.mark.parametrize("method", ("qr", "jacobi", "torch"))
+def test_gradcheck_exact(method):
+    torch.manual_seed(2)
+    X = torch.randn(2, 4, 4, dtype=torch.float64)
+    X = (X + X.mT + torch.diag(torch.tensor([0.0, 3.0, 6.0, 9.0], dtype=torch.float64))).requires_grad_()
+    assert torch.autograd.gradcheck(_sign_free_outputs(method), (X,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("grad_mode", ("taylor", "pade"))
+def test_approximate_gradients_finite_for_repeated_eigenvalues(grad_mode):
+    Q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+    A = (Q @ torch.diag(torch.tensor([1.0, 1.0, 1.0, 2.0], dtype=torch.float64)) @ Q.T).requires_grad_()
+    w, V = eigh(A, "jacobi", grad_mode=grad_mode)
+    (V[:, 0] ** 3).sum().backward()  # a loss that needs the eigenvector gradient
+    assert torch.isfinite(A.grad).all() and A.grad.abs().max() < 1e3
+    B = A.detach().clone().requires_grad_()
+    w, V = eigh(B, "jacobi", grad_mode="exact")
+    (V[:, 0] ** 3).sum().backward()
+    # the exact form divides by a gap that is zero up to rounding
+    assert not torch.isfinite(B.grad).all() or B.grad.abs().max() > 1e8
+
+
+@pytest.mark.parametrize("grad_mode", ("taylor", "pade"))
+def test_approximate_gradients_close_to_exact_for_separated_eigenvalues(grad_mode):
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3)))
+    lam = torch.tensor([0.5, 1.5, 4.0, 10.0, 30.0], dtype=torch.float64)
+    grads = {}
+    for mode in ("exact", grad_mode):
+        A = (Q @ torch.diag(lam) @ Q.T).requires_grad_()
+        w, V = eigh(A, "qr", grad_mode=mode)
+        ((V * torch.arange(25.0, dtype=torch.float64).reshape(5, 5)).sum(-2) ** 2).sum().backward()
+        grads[mode] = A.grad
+    rel = (grads[grad_mode] - grads["exact"]).norm() / grads["exact"].norm()
+    assert rel < 0.3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.tuples(st.integers(1, 4), st.integers(1, 7)).flatmap(
+        lambda bn: arrays(
+            "float64",
+            (bn[0], bn[1], bn[1]),
+            elements=st.one_of(st.just(0.0), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)),
+        )
+    ),
+    method=st.sampled_from(SOLVERS),
+)
+def test_property_random_symmetric(data, method):
+    A = torch.from_numpy(data)
+    A = 0.5 * (A + A.mT)
+    w, V = eigh(A, method)
+    n = A.shape[-1]
+    eps = torch.finfo(torch.float64).eps
+    err = decomposition_errors(A, w, V)
+    assert err["reconstruction"].max() <= 50 * n * eps
+    assert err["orthogonality"].max() <= 50 * n * eps
+    assert torch.all(w[..., 1:] >= w[..., :-1])
+    scale = n * A.abs().amax(dim=(-2, -1)).clamp_min(1e-300)  # ≥ ‖A‖₂, no underflow in squares
+    assert ((w - _oracle_evals(A)).abs().amax(-1) / scale).max() <= 20 * n * eps
+    # the trace is the sum of the eigenvalues
+    torch.testing.assert_close(w.sum(-1), A.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=0, atol=float(100 * n * eps * scale.max()))
+
+
+def test_auto_calibration_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AI4M_CACHE", str(tmp_path))
+    eigh_auto._MEMO.clear()
+    assert eigh_auto.choose(8, 512, "cpu", torch.float64) == "torch"  # nothing measured yet
+    entry = eigh_auto.calibrate("cpu", torch.float64, dims=(4, 8), batches=(2, 8), repeats=1)
+    stored = json.loads((tmp_path / "eigh_auto.json").read_text())
+    key = eigh_auto.device_key("cpu", torch.float64)
+    assert stored[key]["choice"] == entry["choice"]
+    for i, n in enumerate((4, 8)):
+        for j, b in enumerate((2, 8)):
+            choice = entry["choice"][i][j]
+            assert choice in eigh_auto.CANDIDATES
+            t = {m: entry["times"][m][i][j] for m in eigh_auto.CANDIDATES}
+            if choice != "torch":
+                assert t[choice] < 0.8 * t["torch"]
+            assert eigh_auto.choose(n, b, "cpu", torch.float64) == choice
+    # a forged table decides what "auto" runs
+    stored[key]["choice"] = [["jacobi", "jacobi"], ["qr", "qr"]]
+    (tmp_path / "eigh_auto.json").write_text(json.dumps(stored))
+    eigh_auto._MEMO.clear()
+    from ai4m_kit.linalg.eigh import resolve_method
+
+    assert resolve_method("auto", 4, 2, torch.device("cpu"), torch.float64) == "jacobi"
+    assert resolve_method("auto", 9, 100, torch.device("cpu"), torch.float64) == "qr"
+    eigh_auto._MEMO.clear()
