@@ -1,0 +1,192 @@
+"""``ai4m bench sqrtm``: accuracy and speed of the matrix square-root methods, with ratios against
+the 5-iteration coupled Newton–Schulz iteration measured in the same run, and the check that
+``method="auto"`` is never much slower than the fastest method meeting its accuracy.
+
+Also runnable as ``python -m ai4m_kit.linalg.commands_sqrtm``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ai4m_kit.bench import interleaved_medians, ratios, set_threads
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+# label -> (function name, keyword arguments): the configurations compared in section 1 and 2.
+CONFIGS: dict[str, dict] = {
+    "ns5": {"method": "ns", "iterations": 5},
+    "ns7": {"method": "ns", "iterations": 7},
+    "mpa-lya": {"method": "mpa"},
+    "mpa-lya-fast": {"method": "mpa", "lyapunov": "fast"},
+    "mpa-lya-published": {"method": "mpa", "lyapunov": "published"},
+    "mtp-lya": {"method": "mtp"},
+    "mtp-lya-fast": {"method": "mtp", "lyapunov": "fast"},
+    "eig": {"method": "eig"},
+    "eig-pade": {"method": "eig", "eig_grad": "pade"},
+}
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
+    return values
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: keep)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    p.add_argument("--dim", type=int, default=64, help="matrix size of sections 1-2")
+    p.add_argument("--batch", type=int, default=64, help="batch of sections 1-2")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
+    p.add_argument("--tol", type=float, default=1e-3, help="accuracy requested from auto")
+    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 256], help="auto grid batches")
+    p.add_argument("--grid-dim", type=_ints, default=[16, 64, 128], help="auto grid sizes")
+    p.add_argument("--skip-grid", action="store_true", help="skip section 3 (auto on the grid)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="re-measure auto's cache (all candidates) at every grid point before timing")
+
+
+def register_bench(bench_subparsers) -> None:
+    """Add ``ai4m bench sqrtm`` to the ``ai4m bench`` sub-parsers."""
+    p = bench_subparsers.add_parser("sqrtm", help="matrix square root: accuracy, speed vs NS-5, auto selection")
+    add_arguments(p)
+    p.set_defaults(func=run_bench)
+
+
+def _rel(x: torch.Tensor, y: torch.Tensor) -> float:
+    x, y = x.detach().double().cpu(), y.detach().double().cpu()
+    return float(((x - y).norm(dim=(-2, -1)) / y.norm(dim=(-2, -1))).max())
+
+
+def accuracy_table(n: int, batch: int, dtype: torch.dtype, device: str, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Forward relative error, forward MAE and gradient relative error (vs the float64 closed
+    form) of every configuration on reference covariances."""
+    from ai4m_kit.linalg.sqrtm import closed_form_grad, reference_covariance, reference_root, sqrtm
+
+    A64 = reference_covariance(batch, n=n, seed=seed)
+    G64 = torch.randn(A64.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    G64 = G64 + G64.transpose(-2, -1)
+    ref, ref_grad = reference_root(A64), closed_form_grad(A64, G64)
+    out = {}
+    for label, kw in CONFIGS.items():
+        A = A64.to(dtype=dtype, device=device).requires_grad_(True)
+        S = sqrtm(A, **kw)
+        S.backward(G64.to(dtype=dtype, device=device))
+        out[label] = {
+            "forward_rel": _rel(S, ref),
+            "forward_mae": float((S.detach().double().cpu() - ref).abs().mean()),
+            "grad_rel": _rel(A.grad, ref_grad),
+        }
+    return out
+
+
+def speed_table(n: int, batch: int, dtype: torch.dtype, device: str, repeats: int, tol: float) -> dict[str, float]:
+    """Median forward+backward seconds of every configuration and of auto (interleaved)."""
+    from ai4m_kit.linalg.sqrtm import reference_covariance, sqrtm
+
+    A = reference_covariance(batch, n=n, dtype=dtype, device=device)
+    G = torch.randn(A.shape, generator=torch.Generator().manual_seed(1), dtype=dtype).to(device)
+
+    def fwd_bwd(kw):
+        def call():
+            X = A.clone().requires_grad_(True)
+            sqrtm(X, **kw).backward(G)
+        return call
+
+    calls = {label: fwd_bwd(kw) for label, kw in CONFIGS.items()}
+    calls["auto"] = fwd_bwd({"method": "auto", "tol": tol})
+    calls["auto"]()  # measure/cache auto's choice outside the timed rounds
+    return interleaved_medians(calls, repeats=repeats, warmup=1, device=device, min_time=0.02)
+
+
+def auto_grid(batches: list[int], dims: list[int], dtype: torch.dtype, device: str, repeats: int, tol: float,
+              calibrate: bool, log=print) -> list[dict]:
+    """At every grid point: auto against every candidate meeting ``tol`` (timed in the same run)."""
+    from ai4m_kit.linalg import sqrtm_auto
+    from ai4m_kit.linalg.sqrtm import reference_covariance, sqrtm
+
+    rows = []
+    for n in dims:
+        for b in batches:
+            if calibrate:
+                sqrtm_auto.calibrate(n, b, dtype, device, grad=True, repeats=max(3, repeats // 2))
+            choice = sqrtm_auto.choose_method((b, n, n), dtype, device, grad=True, tol=tol)
+            entry = sqrtm_auto._load()[sqrtm_auto.cache_key(n, b, dtype, device, inverse=False, grad=True)]
+            chosen = sqrtm_auto.pick(entry, tol)
+            qualified = [k for k, v in entry["candidates"].items() if v["error"] <= tol] or [chosen]
+            A = reference_covariance(b, n=n, dtype=dtype, device=device)
+            G = torch.randn(A.shape, generator=torch.Generator().manual_seed(1), dtype=dtype).to(device)
+
+            def fwd_bwd(kw):
+                def call():
+                    X = A.clone().requires_grad_(True)
+                    sqrtm(X, **kw).backward(G)
+                return call
+
+            calls = {name: fwd_bwd(sqrtm_auto.candidate_call(name)) for name in qualified}
+            calls["auto"] = fwd_bwd({"method": "auto", "tol": tol})
+            t = interleaved_medians(calls, repeats=repeats, warmup=1, device=device, min_time=0.05)
+            fastest = min(qualified, key=t.get)
+            row = {"n": n, "batch": b, "auto_choice": chosen, "fastest": fastest,
+                   "auto_s": t["auto"], "fastest_s": t[fastest], "ratio": t["auto"] / t[fastest],
+                   "qualified": ",".join(qualified)}
+            rows.append(row)
+            log(f"  n={n:4d} batch={b:4d}  auto={chosen:9s} fastest={fastest:9s}  auto/fastest={row['ratio']:.3f}"
+                f"  ({t['auto'] * 1e3:.2f} ms vs {t[fastest] * 1e3:.2f} ms; meeting tol: {row['qualified']})")
+    return rows
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    threads = set_threads(args.threads)
+    dtype = DTYPES[args.dtype]
+    dev = torch.device(args.device)
+    print(f"ai4m bench sqrtm  device={dev} threads={threads} dtype={args.dtype} torch={torch.__version__}")
+    print(f"inputs: sample covariances of 2n Gaussian samples + 1e-3 I (condition number about 30)\n")
+
+    print(f"1. accuracy at {args.dim}x{args.dim}, batch {args.batch} (vs float64 eigh / closed-form gradient)")
+    acc = accuracy_table(args.dim, args.batch, dtype, str(dev))
+    print(f"  {'config':20s} {'fwd rel':>10s} {'fwd MAE':>10s} {'grad rel':>10s}")
+    for label, r in acc.items():
+        print(f"  {label:20s} {r['forward_rel']:10.2e} {r['forward_mae']:10.2e} {r['grad_rel']:10.2e}")
+    g_default = max(acc["mpa-lya"]["grad_rel"], acc["mtp-lya"]["grad_rel"])
+    print(f"  target default gradient rel. error < 1e-3: {g_default:.2e} -> {'met' if g_default < 1e-3 else 'NOT met'}")
+    mae_ok = acc["mpa-lya"]["forward_mae"] < acc["ns5"]["forward_mae"]
+    print(f"  target MPA forward MAE below NS-5: {acc['mpa-lya']['forward_mae']:.2e} vs {acc['ns5']['forward_mae']:.2e}"
+          f" -> {'met' if mae_ok else 'NOT met'}\n")
+
+    print(f"2. forward+backward time at {args.dim}x{args.dim}, batch {args.batch} (median of {args.repeats} interleaved rounds)")
+    t = speed_table(args.dim, args.batch, dtype, str(dev), args.repeats, args.tol)
+    r = ratios(t, "ns5")
+    for label in t:
+        print(f"  {label:20s} {t[label] * 1e3:9.2f} ms   ratio to ns5 {r[label]:6.3f}")
+    for label in ("mpa-lya", "mtp-lya", "mpa-lya-fast", "mtp-lya-fast"):
+        print(f"  target {label} at least as fast as ns5: ratio {r[label]:.3f} -> {'met' if r[label] <= 1.0 else 'NOT met'}")
+    print(f"  MPA-Lya / eig: {t['mpa-lya'] / t['eig']:.3f}   MPA-Lya-fast / eig: {t['mpa-lya-fast'] / t['eig']:.3f}\n")
+
+    if not args.skip_grid:
+        print(f"3. auto (tol={args.tol:g}, forward+backward) vs the fastest method meeting tol, same run"
+              f"{' (calibrated now)' if args.calibrate else ''}")
+        rows = auto_grid(args.grid_batch, args.grid_dim, dtype, str(dev), max(3, args.repeats), args.tol, args.calibrate)
+        worst = max(rows, key=lambda row: row["ratio"])
+        print(f"  target auto never > 1.1x the fastest: worst {worst['ratio']:.3f} at n={worst['n']} batch={worst['batch']}"
+              f" -> {'met' if worst['ratio'] <= 1.1 else 'NOT met'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ai4m bench sqrtm", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_bench(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
