@@ -9,10 +9,10 @@ setup:
 	@bash scripts/setup.sh
 
 sample: setup
-	$(PY) -m ai4m_kit.cli sample data/sample --profile $${AI4M_PROFILE:-demo}
+	$(PY) -m ai4m_kit.cli sample data/sample --if-missing --profile $${AI4M_PROFILE:-demo}
 
-## Main job: execute every notebook at the demo profile and write reports/index.html (offline).
-report: setup
+## Main job: generate the sample, execute every notebook at the demo profile, write reports/index.html.
+report: setup sample
 	AI4M_PROFILE=$${AI4M_PROFILE:-demo} $(PY) -m ai4m_kit.cli report --notebooks notebooks --out reports
 
 ## Tests: unit tests, stripped-notebook gate, every notebook through nbval at the smoke profile.

@@ -112,9 +112,12 @@ def test_uhd_procedural_clips_are_true_size(tmp_path):
 
 
 def test_cli_sample(tmp_path, capsys):
-    assert cli_main(["sample", str(tmp_path / "s"), "--profile", "smoke", "--frames", "2", "--seed", "5"]) == 0
+    assert cli_main(["sample", str(tmp_path / "s"), "--profile", "smoke", "--seed", "5"]) == 0
     assert "manifest" in capsys.readouterr().out
     assert json.loads((tmp_path / "s" / "corpus.json").read_text())["seed"] == 5
+    stamp = (tmp_path / "s" / "manifest.csv").stat().st_mtime_ns
+    assert cli_main(["sample", str(tmp_path / "s"), "--profile", "smoke", "--seed", "5", "--if-missing"]) == 0
+    assert (tmp_path / "s" / "manifest.csv").stat().st_mtime_ns == stamp
 
 
 def test_too_few_frames_is_an_error(tmp_path):

@@ -6,9 +6,14 @@ import argparse
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .sample import generate_sample
+    from .sample import ensure_sample, generate_sample
 
-    root = generate_sample(args.out, profile=args.profile, seed=args.seed, size=args.size, frames=args.frames)
+    if args.if_missing:
+        if args.frames is not None:
+            raise SystemExit("--if-missing uses the profile's frame count; drop --frames")
+        root = ensure_sample(args.out, profile=args.profile, seed=args.seed, size=args.size)
+    else:
+        root = generate_sample(args.out, profile=args.profile, seed=args.seed, size=args.size, frames=args.frames)
     print(f"sample corpus written to {root} (manifest: {root / 'manifest.csv'})")
     return 0
 
@@ -22,4 +27,6 @@ def register(sub) -> None:
     p.add_argument("--size", choices=("proxy", "uhd"), default="proxy",
                    help="proxy 384x216/192x108, or uhd: true 3840x2160/1920x1080 (procedural clips only)")
     p.add_argument("--frames", type=int, default=None, help="frames per clip (default from the profile)")
+    p.add_argument("--if-missing", action="store_true",
+                   help="keep an existing corpus made with the same profile, seed and size")
     p.set_defaults(func=_sample)

@@ -278,6 +278,11 @@ def generate_clip(spec: ClipSpec, out_dir: Path, frames: int, size: str = "proxy
             "frames": frames, "fps": FPS, "hr_width": out_w, "hr_height": out_h, "lr_width": lr_w, "lr_height": lr_h}
 
 
+def profile_frames(profile: str) -> int:
+    """Frames per clip of a profile."""
+    return pick(profile, smoke=8, demo=16, paper=48)
+
+
 def clips_for(profile: str, size: str = "proxy") -> list[ClipSpec]:
     """The clips generated for a profile (smoke: one per category) and size (uhd: procedural only)."""
     clips = [c for c in CLIPS if c.in_smoke] if profile == "smoke" else list(CLIPS)
@@ -303,7 +308,7 @@ def generate_sample(root: str | Path = "data/sample", profile: str | None = None
     profile = resolve_profile(profile)
     if size not in SIZES:
         raise ValueError(f"size must be one of {tuple(SIZES)}; got {size!r}")
-    n = frames if frames is not None else pick(profile, smoke=8, demo=16, paper=48)
+    n = frames if frames is not None else profile_frames(profile)
     if n < 2:
         raise ValueError(f"frames must be >= 2 (temporal information needs a previous frame); got {n}")
     root = Path(root)
@@ -359,6 +364,7 @@ def ensure_sample(root: str | Path | None = None, profile: str | None = None, se
     stamp = root / "corpus.json"
     if stamp.is_file() and (root / MANIFEST).is_file():
         have = json.loads(stamp.read_text())
-        if have.get("profile") == profile and have.get("seed") == seed and have.get("size") == size:
+        want = {"profile": profile, "seed": seed, "size": size, "frames": profile_frames(profile)}
+        if all(have.get(k) == v for k, v in want.items()):
             return root
     return generate_sample(root, profile=profile, seed=seed, size=size)
