@@ -192,7 +192,7 @@ def test_property_random_symmetric(data, method):
 
 def test_auto_calibration_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AI4M_CACHE", str(tmp_path))
-    eigh_auto._MEMO.clear()
+    eigh_auto.clear_memo()
     assert eigh_auto.choose(8, 512, "cpu", torch.float64) == "torch"  # nothing measured yet
     entry = eigh_auto.calibrate("cpu", torch.float64, dims=(4, 8), batches=(2, 8), repeats=1)
     stored = json.loads((tmp_path / "eigh_auto.json").read_text())
@@ -209,9 +209,9 @@ def test_auto_calibration_cache(tmp_path, monkeypatch):
     # a forged table decides what "auto" runs
     stored[key]["choice"] = [["jacobi", "jacobi"], ["qr", "qr"]]
     (tmp_path / "eigh_auto.json").write_text(json.dumps(stored))
-    eigh_auto._MEMO.clear()
+    eigh_auto.clear_memo()
     from ai4m_kit.linalg.eigh import resolve_method
 
     assert resolve_method("auto", 4, 2, torch.device("cpu"), torch.float64) == "jacobi"
     assert resolve_method("auto", 9, 100, torch.device("cpu"), torch.float64) == "qr"
-    eigh_auto._MEMO.clear()
+    eigh_auto.clear_memo()

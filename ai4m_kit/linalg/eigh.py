@@ -142,9 +142,11 @@ def eigh(
     concrete = resolve_method(method, n, A3.shape[0], A.device, A.dtype)
     if A3.shape[0] == 0:
         return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
-    A3 = 0.5 * (A3 + A3.mT)
     if A3.requires_grad and torch.is_grad_enabled():
-        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree)
+        evals, evecs = _Eigh.apply(0.5 * (A3 + A3.mT), concrete, grad_mode, degree)
+    elif concrete == "torch":  # LAPACK reads one triangle: no need to symmetrise first
+        evals, evecs = torch.linalg.eigh(A3)
     else:
+        A3 = 0.5 * (A3 + A3.mT)
         evals, evecs = _solve(A3, concrete)
     return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)

@@ -4,8 +4,8 @@
 sizes for one device and dtype (interleaved medians) and stores, per grid point, the fastest
 method — a batched method is chosen only where it beats ``torch.linalg.eigh`` by a clear margin,
 so ``"auto"`` is never meaningfully slower than it. ``choose`` looks the nearest grid point up (in
-log₂ of ``n`` and of the batch size). Without a calibration for the device and dtype, ``"auto"``
-means ``"torch"``. The cache is a JSON file in ``$AI4M_CACHE`` (default ``~/.cache/ai4m_kit``);
+log₂ of ``n`` and of the batch size). Without a calibration for the device and dtype, or for ``n``
+beyond 1.5× the largest calibrated size, ``"auto"`` means ``"torch"``. The cache is a JSON file in ``$AI4M_CACHE`` (default ``~/.cache/ai4m_kit``);
 ``ai4m bench eigh --calibrate`` re-measures it.
 """
 
@@ -23,7 +23,7 @@ from ai4m_kit.bench import interleaved_medians
 
 CACHE_NAME = "eigh_auto.json"
 CANDIDATES = ("torch", "jacobi", "qr")
-DEFAULT_DIMS = (4, 8, 16, 32, 64)
+DEFAULT_DIMS = (4, 8, 16, 32)
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 
 
@@ -56,18 +56,24 @@ def _load() -> dict:
         return {}
 
 
-_MEMO: dict[str, dict] = {}
+_MEMO: dict[tuple, dict | None] = {}
 
 
 def table(device: torch.device | str, dtype: torch.dtype) -> dict | None:
-    """The stored calibration ``{"dims", "batches", "choice", "times"}`` for a device and dtype, or None."""
-    key = device_key(device, dtype)
-    if key not in _MEMO:
-        entry = _load().get(key)
-        if entry is None:
-            return None
-        _MEMO[key] = entry
-    return _MEMO[key]
+    """The stored calibration ``{"dims", "batches", "choice", "times"}`` for a device and dtype, or None.
+
+    Looked up once per process, cache path, device, dtype and thread count (``clear_memo()``
+    forgets).
+    """
+    memo_key = (os.environ.get("AI4M_CACHE"), device, dtype, torch.get_num_threads())  # cheap: runs per call
+    if memo_key not in _MEMO:
+        _MEMO[memo_key] = _load().get(device_key(device, dtype))
+    return _MEMO[memo_key]
+
+
+def clear_memo() -> None:
+    """Forget the calibrations read so far (the next lookup reads the cache file again)."""
+    _MEMO.clear()
 
 
 def _nearest(values: list[int], x: int) -> int:
@@ -83,7 +89,8 @@ def choose(n: int, batch: int, device: torch.device | str, dtype: torch.dtype) -
         True
     """
     entry = table(device, dtype)
-    if entry is None:
+    # Beyond 1.5x the largest calibrated size nothing was measured: keep LAPACK / cuSOLVER.
+    if entry is None or n > 1.5 * max(entry["dims"]):
         return "torch"
     i, j = _nearest(entry["dims"], n), _nearest(entry["batches"], batch)
     return entry["choice"][i][j]
@@ -119,13 +126,19 @@ def calibrate(
         for j, b in enumerate(batches):
             X = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
             A = (X + X.mT).to(device=device, dtype=dtype)
-            med = interleaved_medians(
-                {m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=repeats, device=device, min_time=0.01
-            )
+            # Screen: one warm call each; a method over 3x torch's time cannot win and is not
+            # repeated (its single time is recorded).
+            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=1, device=device)
+            contenders = [m for m in CANDIDATES if m == "torch" or single[m] < 3 * single["torch"]]
+            med = dict(single)
+            if len(contenders) > 1:
+                med.update(interleaved_medians(
+                    {m: (lambda m=m: _solve(A, m)) for m in contenders}, repeats=repeats, device=device, min_time=0.01
+                ))
             for m in CANDIDATES:
                 times[m][i][j] = med[m]
             best = min(("jacobi", "qr"), key=med.get)
-            choice[i][j] = best if med[best] < margin * med["torch"] else "torch"
+            choice[i][j] = best if best in contenders and med[best] < margin * med["torch"] else "torch"
     entry = {"dims": list(dims), "batches": list(batches), "choice": choice, "times": times}
     if save:
         path = cache_path()
@@ -133,5 +146,5 @@ def calibrate(
         data = _load()
         data[device_key(device, dtype)] = entry
         path.write_text(json.dumps(data, indent=1))
-        _MEMO.pop(device_key(device, dtype), None)
+        clear_memo()
     return entry

@@ -1,0 +1,151 @@
+"""``ai4m bench eigh``: speed of the batched eigensolvers as ratios against ``torch.linalg.eigh``
+measured in the same run, accuracy on adversarial batches, and the ``"auto"`` choice.
+
+Sections: (1) time at one batch size per ``n`` with the issue's targets; (2) ``"auto"`` against
+``torch.linalg.eigh`` on a grid of batch sizes; (3) reconstruction and orthogonality errors relative
+to ``torch.linalg.eigh`` in the same dtype. ``--calibrate`` first re-measures the cached crossovers
+that ``"auto"`` uses and prints the decision map.
+
+Also runnable as ``python -m ai4m_kit.linalg.commands_eigh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ai4m_kit.bench import interleaved_medians, ratios, set_threads
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# n -> largest acceptable time ratio to torch.linalg.eigh for "qr" and "jacobi" (issue 5, CPU).
+SOLVER_TARGETS = {8: 2.0, 16: 13.0}
+AUTO_TARGET = 1.1
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
+    return values
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: keep)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
+    p.add_argument("--dims", type=_ints, default=[4, 8, 16, 32], help="matrix sizes n")
+    p.add_argument("--batch", type=int, default=512, help="batch of section 1")
+    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 128, 1024], help="batches of section 2 (auto)")
+    p.add_argument("--acc-batch", type=int, default=90, help="adversarial matrices per size in section 3")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
+    p.add_argument("--skip-grid", action="store_true", help="skip section 2")
+    p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
+    p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
+
+
+def register_bench(bench_subparsers) -> None:
+    """Add ``ai4m bench eigh`` to the ``ai4m bench`` sub-parsers."""
+    p = bench_subparsers.add_parser("eigh", help="batched eigh: speed vs torch.linalg.eigh, accuracy, auto choice")
+    add_arguments(p)
+    p.set_defaults(func=run_bench)
+
+
+def _random_symmetric(batch: int, n: int, dtype: torch.dtype, device: str, seed: int = 0) -> torch.Tensor:
+    X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (X + X.mT).to(device=device, dtype=dtype)
+
+
+def time_methods(A: torch.Tensor, methods, repeats: int, device: str) -> dict[str, float]:
+    """Median seconds per call of ``eigh(A, method)`` for each method and of ``torch.linalg.eigh``
+    (key ``"baseline"``), interleaved in the same rounds."""
+    from ai4m_kit.linalg.eigh import eigh
+
+    cands = {"baseline": lambda: torch.linalg.eigh(A)}
+    cands.update({m: (lambda m=m: eigh(A, m)) for m in methods})
+    return interleaved_medians(cands, repeats=repeats, device=device, min_time=0.005)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ai4m_kit.linalg import eigh_auto
+    from ai4m_kit.linalg.eigh import eigh
+    from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+
+    threads = set_threads(args.threads)
+    dtypes = list(DTYPES.values()) if args.dtype == "both" else [DTYPES[args.dtype]]
+    print(f"ai4m bench eigh: device={args.device} threads={threads} torch={torch.__version__}")
+    if args.calibrate:
+        for dtype in dtypes:
+            entry = eigh_auto.calibrate(args.device, dtype, repeats=max(3, args.repeats // 2))
+            print(f"\ncalibrated auto for {eigh_auto.device_key(args.device, dtype)} -> {eigh_auto.cache_path()}")
+            print("  n \\ batch " + "".join(f"{b:>9}" for b in entry["batches"]))
+            for n, row in zip(entry["dims"], entry["choice"]):
+                print(f"  {n:>9} " + "".join(f"{c:>9}" for c in row))
+    all_ok = True
+    print(f"\n[1] batch {args.batch}: median time of torch.linalg.eigh and ratios (method time / torch time)")
+    print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7} {'auto':>7}  targets")
+    for dtype in dtypes:
+        for n in args.dims:
+            A = _random_symmetric(args.batch, n, dtype, args.device, seed=n)
+            med = time_methods(A, ("qr", "jacobi", "auto"), args.repeats, args.device)
+            r = ratios(med, "baseline")
+            notes = []
+            if n in SOLVER_TARGETS:
+                lim = SOLVER_TARGETS[n]
+                for m in ("qr", "jacobi"):
+                    notes.append(f"{m}<={lim:g}x {_verdict(r[m] <= lim)}")
+            notes.append(f"auto<={AUTO_TARGET}x {_verdict(r['auto'] <= AUTO_TARGET)}")
+            all_ok &= all("NOT" not in x for x in notes)
+            base_ms = med["baseline"] * 1e3
+            print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}  " + ", ".join(notes))
+    if not args.skip_grid:
+        print("\n[2] auto (full API, input checks included) vs torch.linalg.eigh, ratio; chosen method")
+        print(f"{'dtype':>8} {'n':>4} " + "".join(f"{'b=' + str(b):>16}" for b in args.grid_batch))
+        worst = 0.0
+        for dtype in dtypes:
+            for n in args.dims:
+                cells = []
+                for b in args.grid_batch:
+                    A = _random_symmetric(b, n, dtype, args.device, seed=b + n)
+                    r = ratios(time_methods(A, ("auto",), args.repeats, args.device), "baseline")["auto"]
+                    worst = max(worst, r)
+                    cells.append(f"{r:6.2f} ({eigh_auto.choose(n, b, args.device, dtype)[:6]})")
+                print(f"{str(dtype)[6:]:>8} {n:>4} " + "".join(f"{c:>16}" for c in cells))
+        ok = worst <= AUTO_TARGET
+        all_ok &= ok
+        print(f"worst auto ratio {worst:.2f} (target <= {AUTO_TARGET}): {_verdict(ok)}")
+    if not args.skip_accuracy:
+        print(f"\n[3] accuracy on {args.acc_batch} adversarial matrices per n (max over the batch); "
+              "ratio = error / torch.linalg.eigh's error in the same dtype (target <= 10)")
+        print(f"{'dtype':>8} {'n':>4} {'method':>7} {'recon':>9} {'ratio':>6} {'orth':>9} {'ratio':>6}")
+        for dtype in dtypes:
+            eps = torch.finfo(dtype).eps
+            for n in args.dims:
+                A = adversarial_batch(args.acc_batch, n, dtype=dtype, device=args.device, seed=n)
+                ref = {k: max(v.max().item(), eps) for k, v in decomposition_errors(A, *torch.linalg.eigh(A)).items()}
+                for m in ("qr", "jacobi", "auto"):
+                    err = {k: v.max().item() for k, v in decomposition_errors(A, *eigh(A, m)).items()}
+                    rr, ro = err["reconstruction"] / ref["reconstruction"], err["orthogonality"] / ref["orthogonality"]
+                    all_ok &= rr <= 10 and ro <= 10
+                    print(f"{str(dtype)[6:]:>8} {n:>4} {m:>7} {err['reconstruction']:>9.2e} {rr:>6.2f} "
+                          f"{err['orthogonality']:>9.2e} {ro:>6.2f}")
+    print(f"\nall targets met: {all_ok}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ai4m_kit.linalg.commands_eigh", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_bench(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
