@@ -215,3 +215,16 @@ def test_auto_calibration_cache(tmp_path, monkeypatch):
     assert resolve_method("auto", 4, 2, torch.device("cpu"), torch.float64) == "jacobi"
     assert resolve_method("auto", 9, 100, torch.device("cpu"), torch.float64) == "qr"
     eigh_auto.clear_memo()
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("tiny", (1.3e-155, 1e-300, 1e150))
+def test_extreme_entries_stay_finite(method, tiny):
+    """Entries whose squares underflow or overflow (found by hypothesis for 1.3e-155)."""
+    A = torch.full((1, 3, 3), tiny, dtype=torch.float64)
+    A[0, 0, 0] = 1.0
+    w, V = eigh(A, method)
+    err = decomposition_errors(A, w, V)
+    assert torch.isfinite(w).all() and torch.isfinite(V).all()
+    assert err["reconstruction"].max() <= 100 * torch.finfo(torch.float64).eps
+    assert err["orthogonality"].max() <= 100 * torch.finfo(torch.float64).eps

@@ -42,19 +42,22 @@ def householder_tridiagonalize(A: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     e = A.new_zeros(B, max(n - 1, 0))
     for k in range(n - 2):
         x = A[:, k + 1 :, k]
-        alpha = -torch.copysign(x.norm(dim=-1), x[:, 0])
-        v = x.clone()
+        # Work on x / max|x| so that squares neither underflow nor overflow.
+        xmax = x.abs().amax(-1, keepdim=True)
+        xs = x / torch.where(xmax > 0, xmax, 1.0)
+        alpha = -torch.copysign(xs.norm(dim=-1), xs[:, 0])
+        v = xs.clone()
         v[:, 0] -= alpha
-        vv = (v * v).sum(-1)
-        # x = 0 gives v = 0: the reflector is the identity (beta = 0).
-        beta = torch.where(vv > 0, 2.0 / torch.where(vv > 0, vv, 1.0), 0.0)
+        vnorm = v.norm(dim=-1, keepdim=True)
+        # Reflector I − 2uuᵀ with a unit u; x = 0 gives u = 0, the identity.
+        u = v / torch.where(vnorm > 0, vnorm, 1.0)
         A22 = A[:, k + 1 :, k + 1 :]
-        p = beta.unsqueeze(-1) * (A22 * v.unsqueeze(-2)).sum(-1)
-        w = p - (0.5 * beta * (p * v).sum(-1)).unsqueeze(-1) * v
-        A22 -= v.unsqueeze(-1) * w.unsqueeze(-2) + w.unsqueeze(-1) * v.unsqueeze(-2)
-        e[:, k] = alpha
+        p = 2.0 * (A22 * u.unsqueeze(-2)).sum(-1)
+        w = p - (p * u).sum(-1, keepdim=True) * u
+        A22 -= u.unsqueeze(-1) * w.unsqueeze(-2) + w.unsqueeze(-1) * u.unsqueeze(-2)
+        e[:, k] = alpha * xmax.squeeze(-1)
         Qs = Q[:, :, k + 1 :]
-        Qs -= (beta.unsqueeze(-1) * (Qs * v.unsqueeze(-2)).sum(-1)).unsqueeze(-1) * v.unsqueeze(-2)
+        Qs -= (2.0 * (Qs * u.unsqueeze(-2)).sum(-1)).unsqueeze(-1) * u.unsqueeze(-2)
     if n >= 2:
         e[:, n - 2] = A[:, n - 1, n - 2]
     return A.diagonal(dim1=-2, dim2=-1).clone(), e, Q
