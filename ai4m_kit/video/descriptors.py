@@ -51,8 +51,6 @@ _PQ_C3 = 18.6875
 # BT.709 luma weights.
 KR, KB = 0.2126, 0.0722
 KG = 1.0 - KR - KB
-# Work on at most this many pixels at once (bounds temporaries for long 4K batches).
-_MAX_PIXELS_PER_STEP = 1 << 25
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -139,6 +137,40 @@ def _lut(definition: str, bit_depth: int, color_range: str, dtype: torch.dtype, 
     return lut if lut.device == torch.device(device) else lut.to(device)
 
 
+def _check_codes(luma: torch.Tensor, bit_depth: int) -> None:
+    """Integer luma must lie in 0..2**bit_depth-1 (uint8 holds 8-bit codes by construction)."""
+    if luma.is_floating_point() or (luma.dtype == torch.uint8 and bit_depth == 8) or not luma.numel():
+        return
+    top = (1 << bit_depth) - 1
+    lo_v, hi_v = torch.aminmax(luma)
+    if int(lo_v) < 0 or int(hi_v) > top:
+        raise ValueError(
+            f"luma must hold {bit_depth}-bit code values in 0..{top}; got values in {int(lo_v)}..{int(hi_v)}"
+        )
+
+
+def _signal(frame: torch.Tensor, definition: str, bit_depth: int, color_range: str, dt: torch.dtype):
+    """One frame's code values -> ``(signal, scale)`` with SI/TI = ``scale · std(operator(signal))``.
+
+    p910-2021 is affine in the code values, and SI/TI are shift invariant and scale equivariant,
+    so the raw values are used and the 255/(white − black) factor is applied to the result (one
+    pass less). p910-2022 goes through the display model: a float64-built table for integers
+    (``index_select`` with int32 indices is the fastest gather on CPU), float64 arithmetic for floats.
+    """
+    if definition == "p910-2021":
+        lo, hi = code_range(bit_depth, color_range)
+        return frame.to(dt), 255.0 / (hi - lo)
+    if not frame.is_floating_point():
+        lut = _lut(definition, bit_depth, color_range, dt, frame.device)
+        idx = frame.reshape(-1)
+        idx = idx if idx.dtype == torch.int32 else idx.to(torch.int32)
+        return torch.index_select(lut, 0, idx).view(frame.shape), 1.0
+    lo, hi = code_range(bit_depth, color_range)
+    # The PQ exponent m ≈ 79 multiplies relative rounding errors by ~79: evaluate in float64.
+    v = (frame.to(torch.float64) - lo) / (hi - lo)
+    return display_model(v).mul_(255.0).to(dt), 1.0
+
+
 def prepare_luma(
     luma: torch.Tensor,
     *,
@@ -169,60 +201,79 @@ def prepare_luma(
     _check_choice("definition", definition, DEFINITIONS)
     _check_bit_depth(bit_depth)
     _check_choice("color_range", color_range, COLOR_RANGES)
+    _check_codes(luma, bit_depth)
     dt = _compute_dtype(luma, dtype)
-    if not luma.is_floating_point():
-        top = (1 << bit_depth) - 1
-        if luma.dtype != torch.uint8 or bit_depth < 8:
-            if luma.numel():
-                lo_v, hi_v = torch.aminmax(luma)
-                if int(lo_v) < 0 or int(hi_v) > top:
-                    raise ValueError(
-                        f"luma must hold {bit_depth}-bit code values in 0..{top}; "
-                        f"got values in {int(lo_v)}..{int(hi_v)}"
-                    )
-        lut = _lut(definition, bit_depth, color_range, dt, luma.device)
-        return torch.take(lut, luma.long())
-    lo, hi = code_range(bit_depth, color_range)
+    x, scale = _signal(luma, definition, bit_depth, color_range, dt)
     if definition == "p910-2021":
-        return (luma.to(dt) - lo) * (255.0 / (hi - lo))
-    # The PQ exponent m ≈ 79 multiplies relative rounding errors by ~79: evaluate in float64.
-    v = luma.to(torch.float64)
-    return display_model((v - lo) / (hi - lo)).mul_(255.0).to(dt)
-
-
-def _steps(x: torch.Tensor, frame_dims: int = 2):
-    """Split the flattened leading dims into slices of bounded pixel count."""
-    per = max(1, x[0].numel() if x.dim() > frame_dims else x.numel())
-    step = max(1, _MAX_PIXELS_PER_STEP // per)
-    for start in range(0, x.shape[0], step):
-        yield start, min(start + step, x.shape[0])
+        return (x - code_range(bit_depth, color_range)[0]) * scale
+    return x
 
 
 def _sobel_std(x: torch.Tensor) -> torch.Tensor:
-    """Population std of the valid-window Sobel magnitude of frames (N, H, W) -> (N,)."""
-    # Separable Sobel: smooth [1, 2, 1] across, difference [-1, 0, 1] along, per axis.
-    s = torch.add(x[:, :-2], x[:, 2:])
-    s.add_(x[:, 1:-1], alpha=2.0)
-    gx = s[:, :, 2:] - s[:, :, :-2]
-    del s
-    d = x[:, 2:] - x[:, :-2]
-    gy = torch.add(d[:, :, :-2], d[:, :, 2:])
-    gy.add_(d[:, :, 1:-1], alpha=2.0)
-    del d
-    gx.mul_(gx)
-    gx.addcmul_(gy, gy)
-    del gy
-    gx.sqrt_()
-    return gx.flatten(1).std(dim=1, correction=0)
+    """Population std of the valid-window Sobel magnitude of one frame (H, W) -> 0-d tensor."""
+    # Separable Sobel: smooth [1, 2, 1] across, difference [-1, 0, 1] along, per axis. Whole-frame
+    # reductions and in-place updates: far fewer memory passes than conv2d or per-row std on CPU.
+    s = torch.add(x[:-2], x[2:])
+    s.add_(x[1:-1], alpha=2.0)
+    gx = s[:, 2:] - s[:, :-2]
+    d = torch.sub(x[2:], x[:-2], out=s)
+    gy = torch.add(d[:, :-2], d[:, 2:])
+    gy.add_(d[:, 1:-1], alpha=2.0)
+    gx.mul_(gx).addcmul_(gy, gy).sqrt_()
+    return gx.std(correction=0)
 
 
-def _diff_std(cur: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-    """Population std of cur − prev over the last two dims, (N, H, W) -> (N,)."""
-    return (cur - prev).flatten(1).std(dim=1, correction=0)
+def _check_frames(luma: torch.Tensor, layout: str, min_dim: int) -> None:
+    _check_tensor("luma", luma, min_dim, layout)
+    if luma.shape[-1] < 3 or luma.shape[-2] < 3:
+        raise ValueError(f"luma frames must be at least 3×3 {layout}; got shape {tuple(luma.shape)}")
 
 
-def _frames(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(-1, *x.shape[-2:])
+def _siti_frames(
+    luma: torch.Tensor,
+    *,
+    definition: str,
+    bit_depth: int,
+    color_range: str,
+    previous: torch.Tensor | None,
+    dtype: torch.dtype | None,
+    want_si: bool,
+    want_ti: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shared loop of :func:`siti`: clips ``(..., T, H, W)``, one frame in memory at a time."""
+    _check_choice("definition", definition, DEFINITIONS)
+    _check_bit_depth(bit_depth)
+    _check_choice("color_range", color_range, COLOR_RANGES)
+    if previous is not None:
+        _check_tensor("previous", previous, 2, "(..., H, W)")
+        if previous.shape != luma.shape[:-3] + luma.shape[-2:]:
+            raise ValueError(
+                f"previous must be shaped {tuple(luma.shape[:-3] + luma.shape[-2:])} (..., H, W) "
+                f"to match luma {tuple(luma.shape)}; got {tuple(previous.shape)}"
+            )
+        _check_codes(previous, bit_depth)
+    _check_codes(luma, bit_depth)
+    dt = _compute_dtype(luma, dtype)
+    lead, t = luma.shape[:-3], luma.shape[-3]
+    clips = luma.reshape(-1, *luma.shape[-3:])
+    prevs = None if previous is None else previous.reshape(-1, *previous.shape[-2:])
+    si: list[torch.Tensor] = []
+    ti: list[torch.Tensor] = []
+    nan = torch.full((), math.nan, dtype=dt, device=luma.device)
+    for c in range(clips.shape[0]):
+        last = None
+        if prevs is not None and want_ti:
+            last = _signal(prevs[c], definition, bit_depth, color_range, dt)[0]
+        for k in range(t):
+            x, scale = _signal(clips[c, k], definition, bit_depth, color_range, dt)
+            if want_si:
+                si.append(_sobel_std(x) * scale)
+            if want_ti:
+                ti.append(nan if last is None else torch.sub(x, last).std(correction=0) * scale)
+                last = x
+    shape = (*lead, t)
+    empty = torch.empty(shape, dtype=dt, device=luma.device)
+    return (torch.stack(si).reshape(shape) if si else empty, torch.stack(ti).reshape(shape) if ti else empty)
 
 
 def spatial_information(
@@ -253,19 +304,11 @@ def spatial_information(
         >>> round(float(spatial_information(step)[0]), 3)  # 1020 on 2 of 6 columns: 1020·√(2/9)
         480.833
     """
-    _check_tensor("luma", luma, 2, "(..., H, W)")
-    if luma.shape[-1] < 3 or luma.shape[-2] < 3:
-        raise ValueError(f"luma frames must be at least 3×3 (..., H, W); got shape {tuple(luma.shape)}")
-    lead = luma.shape[:-2]
-    frames = _frames(luma)
-    out = []
-    for a, b in _steps(frames):
-        x = prepare_luma(frames[a:b], definition=definition, bit_depth=bit_depth,
-                         color_range=color_range, dtype=dtype)
-        out.append(_sobel_std(x))
-    dt = _compute_dtype(luma, dtype)
-    res = torch.cat(out) if out else torch.empty(0, dtype=dt, device=luma.device)
-    return res.reshape(lead)
+    _check_frames(luma, "(..., H, W)", 2)
+    frames = luma.reshape(-1, 1, *luma.shape[-2:])
+    si, _ = _siti_frames(frames, definition=definition, bit_depth=bit_depth, color_range=color_range,
+                         previous=None, dtype=dtype, want_si=True, want_ti=False)
+    return si.reshape(luma.shape[:-2])
 
 
 def siti(
@@ -300,34 +343,9 @@ def siti(
         >>> ti
         tensor([[nan,  0., 10.]])
     """
-    _check_tensor("luma", luma, 3, "(..., T, H, W)")
-    if luma.shape[-1] < 3 or luma.shape[-2] < 3:
-        raise ValueError(f"luma frames must be at least 3×3 (..., T, H, W); got shape {tuple(luma.shape)}")
-    if previous is not None:
-        _check_tensor("previous", previous, 2, "(..., H, W)")
-        if previous.shape != luma.shape[:-3] + luma.shape[-2:]:
-            raise ValueError(
-                f"previous must be shaped {tuple(luma.shape[:-3] + luma.shape[-2:])} (..., H, W) "
-                f"to match luma {tuple(luma.shape)}; got {tuple(previous.shape)}"
-            )
-    kw = dict(definition=definition, bit_depth=bit_depth, color_range=color_range, dtype=dtype)
-    dt = _compute_dtype(luma, dtype)
-    lead, t = luma.shape[:-3], luma.shape[-3]
-    clips = luma.reshape(-1, *luma.shape[-3:])
-    prevs = None if previous is None else previous.reshape(-1, *previous.shape[-2:])
-    si = torch.empty(clips.shape[:2], dtype=dt, device=luma.device)
-    ti = torch.full(clips.shape[:2], math.nan, dtype=dt, device=luma.device)
-    for c in range(clips.shape[0]):
-        last = None if prevs is None else prepare_luma(prevs[c], **kw)
-        for a, b in _steps(clips[c]):
-            x = prepare_luma(clips[c, a:b], **kw)
-            si[c, a:b] = _sobel_std(x)
-            if b - a > 1:
-                ti[c, a + 1:b] = _diff_std(x[1:], x[:-1])
-            if last is not None:
-                ti[c, a] = _diff_std(x[:1], last[None])[0]
-            last = x[-1]
-    return si.reshape(*lead, t), ti.reshape(*lead, t)
+    _check_frames(luma, "(..., T, H, W)", 3)
+    return _siti_frames(luma, definition=definition, bit_depth=bit_depth, color_range=color_range,
+                        previous=previous, dtype=dtype, want_si=True, want_ti=True)
 
 
 def temporal_information(
@@ -348,24 +366,8 @@ def temporal_information(
                 [nan, 0., 0.]])
     """
     _check_tensor("luma", luma, 3, "(..., T, H, W)")
-    if previous is not None:
-        _check_tensor("previous", previous, 2, "(..., H, W)")
-    kw = dict(definition=definition, bit_depth=bit_depth, color_range=color_range, dtype=dtype)
-    dt = _compute_dtype(luma, dtype)
-    lead, t = luma.shape[:-3], luma.shape[-3]
-    clips = luma.reshape(-1, *luma.shape[-3:])
-    prevs = None if previous is None else previous.reshape(-1, *previous.shape[-2:])
-    ti = torch.full(clips.shape[:2], math.nan, dtype=dt, device=luma.device)
-    for c in range(clips.shape[0]):
-        last = None if prevs is None else prepare_luma(prevs[c], **kw)
-        for a, b in _steps(clips[c]):
-            x = prepare_luma(clips[c, a:b], **kw)
-            if b - a > 1:
-                ti[c, a + 1:b] = _diff_std(x[1:], x[:-1])
-            if last is not None:
-                ti[c, a] = _diff_std(x[:1], last[None])[0]
-            last = x[-1]
-    return ti.reshape(*lead, t)
+    return _siti_frames(luma, definition=definition, bit_depth=bit_depth, color_range=color_range,
+                        previous=previous, dtype=dtype, want_si=False, want_ti=True)[1]
 
 
 def pool(values: torch.Tensor, method: str = "max", *, dim: int = -1) -> torch.Tensor:
@@ -487,19 +489,19 @@ def colourfulness(
     lead = image.shape[:-3]
     frames = image.reshape(-1, *image.shape[-3:])
     out = []
-    for a, b in _steps(frames, frame_dims=3):
-        chunk = frames[a:b]
+    for frame in frames:  # one frame at a time: whole-frame reductions, bounded memory
         if colour_space == "ycbcr":
-            rgb = ycbcr_to_rgb(chunk, bit_depth=bit_depth, color_range=color_range, dtype=dt)
+            rgb = ycbcr_to_rgb(frame, bit_depth=bit_depth, color_range=color_range, dtype=dt)
         else:
-            rgb = chunk.to(dt)
+            rgb = frame.to(dt)
             if bit_depth != 8:
                 rgb = rgb * (255.0 / ((1 << bit_depth) - 1))
-        r, g, bl = rgb.unbind(dim=1)
-        rg = (r - g).flatten(1)
-        yb = torch.add(r, g).mul_(0.5).sub_(bl).flatten(1)
-        s_rg, m_rg = torch.std_mean(rg, dim=1, correction=0)
-        s_yb, m_yb = torch.std_mean(yb, dim=1, correction=0)
+        r, g, b = rgb.unbind(0)
+        rg = r - g
+        yb = torch.add(r, g).mul_(0.5).sub_(b)
+        s_rg, m_rg = torch.std_mean(rg, correction=0)
+        s_yb, m_yb = torch.std_mean(yb, correction=0)
         out.append(torch.hypot(s_rg, s_yb) + 0.3 * torch.hypot(m_rg, m_yb))
-    res = torch.cat(out) if out else torch.empty(0, dtype=dt, device=image.device)
-    return res.reshape(lead)
+    if not out:
+        return torch.empty(lead, dtype=dt, device=image.device)
+    return torch.stack(out).reshape(lead)
