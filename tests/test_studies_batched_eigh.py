@@ -1,0 +1,62 @@
+"""Tests of the batched-eigh study (small sizes; timings are only checked for shape and sign)."""
+
+import numpy as np
+import pytest
+import torch
+
+from ai4m_kit.studies import batched_eigh as study
+
+
+def test_run_small_dataset_and_summary():
+    ds = study.run("smoke", batches=(1, 8), dims=(4, 6), dim_batch=8, acc_dims=(3, 5), acc_batch=18,
+                   map_dims=(4,), map_batches=(2, 8), repeats=1)
+    assert ds.time_vs_batch.dims == ("method", "batch") and (ds.time_vs_batch > 0).all()
+    assert ds.time_vs_dim.sizes == {"method": 4, "dim": 2}
+    assert set(np.unique(ds.map_choice.values)) <= {"torch", "qr", "jacobi"}
+    s = study.summary(ds)
+    assert s["acc_worst_qr"] <= 10 and s["acc_worst_jacobi"] <= 10
+    expected = float(ds.time_vs_dim.sel({"method": "qr", "dim": 6}) / ds.time_vs_dim.sel({"method": "torch", "dim": 6}))
+    assert s["ratio_qr_n6"] == pytest.approx(expected)
+    import holoviews as hv
+
+    hv.extension("bokeh")
+    plots = study.plot(ds)
+    assert set(plots) == {"time_vs_batch", "time_vs_dim", "accuracy", "auto_map"}
+
+
+def test_run_rejects_unknown_override():
+    with pytest.raises(TypeError, match="unknown overrides"):
+        study.run("smoke", batchez=(1,))
+
+
+def test_adversarial_batch_kinds():
+    A = study.adversarial_batch(9, 5, dtype=torch.float64)
+    assert torch.equal(A, A.mT)
+    assert torch.count_nonzero(A[4]) == 0  # the zero matrix
+    assert torch.equal(A[3], torch.diag(torch.diagonal(A[3])))  # diagonal
+    w = torch.linalg.eigvalsh(A[2])
+    assert torch.allclose(w, torch.tensor([1.0, 1.0, 3.0, 3.0, 3.0], dtype=torch.float64))  # repeated
+
+
+def test_decomposition_errors_detect_wrong_vectors():
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0])).unsqueeze(0)
+    good = study.decomposition_errors(A, torch.tensor([[1.0, 2.0, 3.0]]), torch.eye(3).unsqueeze(0))
+    bad = study.decomposition_errors(A, torch.tensor([[1.0, 2.0, 3.0]]), 2 * torch.eye(3).unsqueeze(0))
+    assert good["reconstruction"].item() == 0 and good["orthogonality"].item() == 0
+    assert bad["reconstruction"].item() > 1 and bad["orthogonality"].item() > 1
+
+
+def test_dbn_training_learns_digits():
+    ds = study.run_dbn("smoke", epochs=3, configs=(("qr", "exact"), ("torch", "exact")), repeats=1)
+    assert (ds.test_accuracy > 0.8).all()  # chance is 0.1
+    # same initialisation and batches: the accurate solvers train the same network
+    assert abs(ds.test_accuracy.values[0] - ds.test_accuracy.values[1]) < 0.03
+
+
+def test_style_transfer_moves_statistics_towards_style():
+    ds, images = study.run_style_transfer("smoke", size=32, groups=(1, 3), methods=("jacobi", "torch"), repeats=1)
+    assert images["groups=1"].shape == (32, 32, 3)
+    content, style = images["content"], images["style"]
+    out = images["groups=1"]
+    assert np.abs(out.mean((0, 1)) - style.mean((0, 1))).max() < 0.5 * np.abs(content.mean((0, 1)) - style.mean((0, 1))).max()
+    np.testing.assert_allclose(ds.style_error.sel({"method": "jacobi"}), ds.style_error.sel({"method": "torch"}), atol=1e-3)
