@@ -43,7 +43,8 @@ def round_robin_schedule(n: int) -> list[tuple[list[int], list[int]]]:
 
 @lru_cache(maxsize=64)
 def _round_indices(n: int, device: torch.device, dtype: torch.dtype):
-    """Per round: flat indices of (a_pp, a_qq, a_pq), each row's partner, pair and sign."""
+    """Per round: flat indices of (a_pp, a_qq, a_pq), each row's partner, and for every entry
+    ``(i, j)`` of a matrix the pair of row ``i`` (flat) and the sign of its sine term."""
     out = []
     for P, Q in round_robin_schedule(n):
         Pt, Qt = torch.tensor(P), torch.tensor(Q)
@@ -54,13 +55,19 @@ def _round_indices(n: int, device: torch.device, dtype: torch.dtype):
         pair[Pt] = pair[Qt] = torch.arange(n // 2)
         sign = torch.empty(n, dtype=dtype)
         sign[Pt], sign[Qt] = -1.0, 1.0
-        out.append(tuple(t.to(device) for t in (flat, partner, pair, sign)))
+        pair_full = pair.repeat_interleave(n)
+        sign_full = sign.repeat_interleave(n).reshape(n, n)
+        out.append(tuple(t.to(device) for t in (flat, partner, pair_full, sign_full)))
     return out
 
 
-def _rotate_rows(M: torch.Tensor, partner: torch.Tensor, crow: torch.Tensor, srow: torch.Tensor) -> torch.Tensor:
-    """Rows ``p, q`` of every matrix → ``c·row_p − s·row_q, s·row_p + c·row_q`` (that is ``Jᵀ M``)."""
-    return torch.addcmul(M * crow, M.index_select(-2, partner), srow)
+def _rotate_rows(M: torch.Tensor, partner: torch.Tensor, C: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """Rows ``p, q`` of every matrix → ``c·row_p − s·row_q, s·row_p + c·row_q`` (that is ``Jᵀ M``).
+
+    ``C`` and ``S`` hold the coefficients at full size ``(B, n, n)``: broadcasting a ``(B, n, 1)``
+    factor along short rows is several times slower on CPU.
+    """
+    return torch.addcmul(M * C, M.index_select(-2, partner), S)
 
 
 def jacobi_eigh(
@@ -99,21 +106,24 @@ def jacobi_eigh(
     offmask = ~torch.eye(m, dtype=torch.bool, device=device)
     max_sweeps = 40 if max_sweeps is None else max_sweeps
     half = m // 2
+    two = torch.full((B, half), 2.0, dtype=dtype, device=device)
     for sweep in range(max_sweeps):
         off = (A.abs() * offmask).amax(dim=(-2, -1))
         if bool((off <= eps * scale).all()):
             break
-        for flat, partner, pair, sign in rounds:
-            app, aqq, apq = A.flatten(-2).index_select(-1, flat).split(half, dim=-1)
+        for flat, partner, pair_full, sign_full in rounds:
+            app, aqq, apq = A.reshape(B, m * m).index_select(-1, flat).split(half, dim=-1)
             diff = aqq - app
-            theta = 0.5 * torch.atan2(torch.where(diff < 0, -apq, apq), 0.5 * diff.abs())
-            crow = torch.cos(theta).index_select(-1, pair)
-            srow = torch.sin(theta).index_select(-1, pair) * sign
-            crow, srow = crow.unsqueeze(-1), srow.unsqueeze(-1)
-            Vt = _rotate_rows(Vt, partner, crow, srow)
-            A = _rotate_rows(A, partner, crow, srow)
+            # tan 2θ = 2 a_pq / (a_qq − a_pp) with |θ| ≤ π/4; copysign keeps θ = ±π/4 at a_pp = a_qq.
+            theta = 0.5 * torch.atan2(apq * torch.copysign(two, diff), diff.abs())
+            C = torch.cos(theta).index_select(-1, pair_full).view(B, m, m)
+            S = torch.sin(theta).index_select(-1, pair_full).view(B, m, m) * sign_full
+            Vt = _rotate_rows(Vt, partner, C, S)
+            A = _rotate_rows(A, partner, C, S)
             # A is symmetric, so (Jᵀ A) J = Jᵀ (Jᵀ A)ᵀ: a second row rotation of the transpose.
-            A = _rotate_rows(A.mT, partner, crow, srow)
+            # The result is laid out transposed; its transpose is the same symmetric matrix (to
+            # rounding) and is contiguous again, which keeps the next round's gathers cheap.
+            A = _rotate_rows(A.mT, partner, C, S).mT
     evals = A.diagonal(dim1=-2, dim2=-1)
     V = Vt.mT
     if odd:

@@ -45,10 +45,10 @@ def householder_tridiagonalize(A: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         # Work on x / max|x| so that squares neither underflow nor overflow.
         xmax = x.abs().amax(-1, keepdim=True)
         xs = x / torch.where(xmax > 0, xmax, 1.0)
-        alpha = -torch.copysign(xs.norm(dim=-1), xs[:, 0])
+        alpha = -torch.copysign((xs * xs).sum(-1).sqrt(), xs[:, 0])
         v = xs.clone()
         v[:, 0] -= alpha
-        vnorm = v.norm(dim=-1, keepdim=True)
+        vnorm = (v * v).sum(-1, keepdim=True).sqrt()
         # Reflector I − 2uuᵀ with a unit u; x = 0 gives u = 0, the identity.
         u = v / torch.where(vnorm > 0, vnorm, 1.0)
         A22 = A[:, k + 1 :, k + 1 :]
@@ -82,15 +82,16 @@ def _implicit_qr_sweep(d, e, q, mu, act, first, actnf, kmin: int, kmax: int) -> 
     """
     n1 = len(e)
     bulge = torch.zeros_like(mu)
+    # Adding the smallest normal number to x makes x = z = 0 give the identity (c = 1, s = 0)
+    # instead of 0/0; the matrices are scaled to entries of order one, so it changes nothing else.
+    tiny = torch.finfo(mu.dtype).tiny
     for k in range(kmin, kmax):
         dk, dk1, ek = d[k], d[k + 1], e[k]
-        x = torch.where(first[k], dk - mu, torch.where(actnf[k], e[k - 1], 1.0) if k > 0 else 1.0)
+        x = torch.where(first[k], dk - mu, torch.where(actnf[k], e[k - 1], 1.0) if k > 0 else 1.0) + tiny
         z = torch.where(first[k], ek, bulge)
         r = torch.hypot(x, z)
-        zero = r == 0
-        rs = r.masked_fill(zero, 1.0)
-        c = x.masked_fill(zero, 1.0) / rs
-        s = z / rs
+        c = x / r
+        s = z / r
         if k > 0:
             e[k - 1] = torch.where(actnf[k], r, e[k - 1])
         # Gᵀ M G on the 2×2 block [[dk, ek], [ek, dk1]], using the trace for the last entry.
