@@ -131,14 +131,21 @@ def test_run_corpus_resumes_and_skips_done_clips(corpus, tmp_path, monkeypatch):
         cov.run_corpus([corpus], out=out, definitions="p910-2022", progress=False)
 
 
-def test_run_corpus_on_a_dask_cluster_matches_local(corpus):
+def test_run_corpus_on_a_dask_cluster_matches_local(corpus, tmp_path):
     distributed = pytest.importorskip("distributed")
     local = cov.run_corpus([corpus], definitions="p910-2022", progress=False)
+    out = tmp_path / "dask.nc"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         remote = cov.run_corpus([corpus], definitions="p910-2022", progress=False,
                                 scheduler=cluster.scheduler_address)
+        assert main(["coverage", str(corpus), "--out", str(out), "--definition", "p910-2022",
+                     "--scheduler", cluster.scheduler_address, "--no-progress"]) == 0
     xr.testing.assert_identical(remote, local)
+    saved = cov.load(out)
+    assert list(saved["clip"].values) == list(local["clip"].values)  # find_clips order, not finish order
+    xr.testing.assert_allclose(saved[["si", "ti", "cf"]].reset_coords(drop=True),
+                               local[["si", "ti", "cf"]].reset_coords(drop=True))
 
 
 def test_cli_coverage_writes_netcdf(corpus, tmp_path, capsys):

@@ -293,8 +293,15 @@ def run_corpus(
         bar.update(1)
         bar.set_postfix_str(cid)
         if out is not None and time.monotonic() - last_save > save_every:
-            save(merge(parts + new), out)
+            save(ordered(merge(parts + new)), out)
             last_save = time.monotonic()
+
+    rank = {clip_id(n, lab): i for i, (n, _, lab) in enumerate(found)}
+
+    def ordered(ds: xr.Dataset) -> xr.Dataset:
+        """Clips in ``find_clips`` order (tasks finish in any order), others from ``out`` last."""
+        ids = [str(c) for c in ds["clip"].values]
+        return ds.isel(clip=sorted(range(len(ids)), key=lambda i: (rank.get(ids[i], len(rank)), i)))
 
     kw = dict(definitions=defs, chunk=chunk, device=device, dtype=dtype)
     try:
@@ -314,10 +321,9 @@ def run_corpus(
     finally:
         bar.close()
         if out is not None and new:
-            save(merge(parts + new), out)
+            save(ordered(merge(parts + new)), out)
     ds = merge(parts + new)
-    order = [clip_id(n, lab) for n, _, lab in found]
-    return ds.sel(clip=order)
+    return ds.sel(clip=[clip_id(n, lab) for n, _, lab in found])
 
 
 def pooled(ds: xr.Dataset, *, pooling: str | None = None, cf_pooling: str = "mean") -> xr.Dataset:
