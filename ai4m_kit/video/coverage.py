@@ -134,7 +134,12 @@ def analyse_clip(
 
 
 def clip_id(name: str, label: str) -> str:
-    """Identifier of one recording in a corpus dataset: ``"<clip>/<resolution>"``."""
+    """Identifier of one recording in a corpus dataset: ``"<clip>/<resolution>"``.
+
+    Example:
+        >>> clip_id("people_astronaut", "4k")
+        'people_astronaut/4k'
+    """
     return f"{name}/{label}"
 
 
@@ -204,7 +209,15 @@ def load(path: str | os.PathLike) -> xr.Dataset:
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write atomically (temporary file, then rename) so an interrupted run never corrupts it."""
+    """Write atomically (temporary file, then rename) so an interrupted run never corrupts it.
+
+    Example:
+        >>> import tempfile
+        >>> ds = xr.Dataset({"cf": (("clip", "frame"), [[1.0, 2.0]])}, coords={"clip": ["a/native"]})
+        >>> path = save(ds, Path(tempfile.mkdtemp()) / "c.nc")
+        >>> load(path)["cf"].values.tolist()
+        [[1.0, 2.0]]
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
