@@ -77,8 +77,9 @@ def jacobi_eigh(
 
     Args:
         A: symmetric matrices ``(B, n, n)`` (not checked here; see :func:`ai4m_kit.linalg.eigh`).
-        max_sweeps: cap on sweeps (default 40); the loop stops earlier when every matrix has
-            ``max |a_pq| ≤ tol · ‖A‖_F``.
+        max_sweeps: cap on sweeps (default 40); the loop stops earlier when, for every matrix,
+            the off-diagonal norm is ``≤ tol · ‖A‖_F``, or is below ``√tol · ‖A‖_F`` and shrank
+            by less than 4× in the last sweep (the rounding floor).
         tol: relative stopping threshold (default: the dtype's machine epsilon).
 
     Returns:
@@ -107,10 +108,15 @@ def jacobi_eigh(
     max_sweeps = 40 if max_sweeps is None else max_sweeps
     half = m // 2
     two = torch.full((B, half), 2.0, dtype=dtype, device=device)
+    prev = torch.full_like(scale, float("inf"))
     for sweep in range(max_sweeps):
-        off = (A.abs() * offmask).amax(dim=(-2, -1))
-        if bool((off <= eps * scale).all()):
+        off = (A * offmask).flatten(-2).norm(dim=-1)
+        # Done: off-diagonal mass at machine precision, or already small and no longer shrinking
+        # (the rounding floor of the rotations, about ε‖A‖, can sit just above ε‖A‖).
+        done = (off <= eps * scale) | ((off <= eps**0.5 * scale) & (off > 0.25 * prev))
+        if bool(done.all()):
             break
+        prev = off
         for flat, partner, pair_full, sign_full in rounds:
             app, aqq, apq = A.reshape(B, m * m).index_select(-1, flat).split(half, dim=-1)
             diff = aqq - app
