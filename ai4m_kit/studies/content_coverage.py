@@ -45,6 +45,7 @@ def run(
     device: str | None = None,
     dtype: torch.dtype = torch.float32,
     chunk: int = 8,
+    threads: int | None = 1,
     cache: bool = True,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -58,6 +59,8 @@ def run(
         device: torch device (default: CUDA when available, else CPU).
         dtype: compute dtype.
         chunk: frames per processing step.
+        threads: torch intra-op threads while computing (restored afterwards; ``None`` keeps the
+            current setting). One is fastest for this memory-bound work on a shared CPU.
         cache: reuse/extend a cached result for the same corpus and settings.
         progress: progress bar.
 
@@ -75,12 +78,19 @@ def run(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     out = _cache_file(paths, definitions, dtype) if cache else None
-    ds = cov.run_corpus(paths, out=out, definitions=definitions, chunk=chunk, device=device, dtype=dtype,
-                        progress=progress)
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        ds = cov.run_corpus(paths, out=out, definitions=definitions, chunk=chunk, device=device, dtype=dtype,
+                            progress=progress)
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
     p = cov.pooled(ds)
     ds = ds.assign(si_clip=p["si"], ti_clip=p["ti"], cf_clip=p["cf"])
     ds.attrs.update(profile=profile, corpus=", ".join(str(x) for x in paths), device=str(device),
-                    dtype=str(dtype), torch_threads=torch.get_num_threads())
+                    dtype=str(dtype), torch_threads=used)
     return ds
 
 

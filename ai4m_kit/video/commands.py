@@ -50,7 +50,10 @@ def register(sub) -> None:
                    help="dask.distributed scheduler address: one task per clip")
     p.add_argument("--chunk", type=int, default=8, help="frames per processing step")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (default 1: the per-frame work is memory-bound and "
+                        "intra-op threading mostly adds synchronisation, badly so on a busy machine; "
+                        "use --scheduler to spread clips over cores and machines)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (reference accuracy)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_coverage)
@@ -129,7 +132,7 @@ def _bench(args: argparse.Namespace) -> int:
     except ImportError:
         have_siti_tools = False
         print("siti-tools is not installed: ratios against it are skipped (pip install siti-tools)")
-    thread_counts = args.threads or [torch.get_num_threads()]
+    thread_counts = args.threads
     print(f"ai4m bench coverage: per-frame SI+TI, {args.frames} frames per clip, torch {torch.__version__}, "
           f"{os.cpu_count()} CPU(s), device {args.device}, {'float64' if args.float64 else 'float32'}, "
           f"median of {args.repeats} interleaved rounds; siti-tools and FFmpeg are single-threaded")
@@ -188,8 +191,8 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--definition", default="both", choices=(*DEFINITIONS, "both"))
     p.add_argument("--frames", type=int, default=4, help="frames per timed clip")
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (median reported)")
-    p.add_argument("--threads", type=int, nargs="+", default=None,
-                   help="torch intra-op thread counts to time, e.g. 1 2 (default: torch's)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="torch intra-op thread counts to time (default: 1 2)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--float64", action="store_true")
     p.add_argument("--no-ffmpeg", action="store_true", help="skip FFmpeg's siti filter")
