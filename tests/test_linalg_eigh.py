@@ -87,6 +87,8 @@ def test_round_robin_visits_every_pair_once():
         (torch.tensor([[1.0, 2.0], [0.0, 1.0]]), ValueError, "symmetric"),
         (torch.tensor([[1.0, float("nan")], [float("nan"), 1.0]]), ValueError, "finite"),
         (torch.tensor([[1.0, float("inf")], [float("inf"), 1.0]]), ValueError, "finite"),
+        (torch.tensor([[1.0, float("inf")], [2.0, 1.0]]), ValueError, "finite"),
+        (torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[float("-inf"), 0.0], [0.0, 1.0]]]), ValueError, "finite"),
         (torch.zeros(4, 3, 5), ValueError, "(4, 3, 5)"),
         (torch.zeros(3), ValueError, "(..., n, n)"),
         (torch.eye(3, dtype=torch.int64), TypeError, "float32 or float64"),

@@ -35,7 +35,9 @@ def _ints(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: keep)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (default 1: torch.linalg.eigh loops over a CPU batch on one "
+                        "thread, and on a shared machine extra threads mostly add barrier waits)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
     p.add_argument("--dims", type=_ints, default=[4, 8, 16, 32], help="matrix sizes n")

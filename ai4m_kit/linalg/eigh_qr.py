@@ -19,6 +19,8 @@ iterations, never over matrices.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -137,7 +139,6 @@ def qr_eigh(A: torch.Tensor, *, max_iter: int | None = None) -> tuple[torch.Tens
     anorm = (D.abs().amax(-1) + 2 * E.abs().amax(-1)).unsqueeze(-1)
     idx = torch.arange(n - 1, device=device)
     max_iter = 30 * n if max_iter is None else max_iter
-    iterations = 0
     for _ in range(max_iter):
         D, E = torch.stack(d, -1), torch.stack(e, -1)
         small = E.abs() <= eps * torch.maximum(D[:, :-1].abs() + D[:, 1:].abs(), 0.5 * anorm)
@@ -172,6 +173,6 @@ def qr_eigh(A: torch.Tensor, *, max_iter: int | None = None) -> tuple[torch.Tens
         ACT = ACT & again.unsqueeze(-1)
         act, first, actnf = ACT.unbind(-1), (FIRST & ACT).unbind(-1), (ACT & ~FIRST).unbind(-1)
         _implicit_qr_sweep(d, e, q, _wilkinson_shift(a, b, cc), act, first, actnf, kmin, kmax)
-        iterations += 1
-    qr_eigh.last_iterations = iterations
+    else:
+        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return torch.stack(d, -1), torch.stack(q, -1)
