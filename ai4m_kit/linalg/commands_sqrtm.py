@@ -50,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=1e-3, help="accuracy requested from auto")
     p.add_argument("--grid-batch", type=_ints, default=[1, 16, 256], help="auto grid batches")
     p.add_argument("--grid-dim", type=_ints, default=[16, 64, 128], help="auto grid sizes")
-    p.add_argument("--skip-grid", action="store_true", help="skip section 3 (auto on the grid)")
+    p.add_argument("--sections", type=_ints, default=[1, 2, 3],
+                   help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid")
     p.add_argument("--calibrate", action="store_true",
                    help="re-measure auto's cache (all candidates) at every grid point before timing")
 
@@ -152,6 +153,16 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"ai4m bench sqrtm  device={dev} threads={threads} dtype={args.dtype} torch={torch.__version__}")
     print(f"inputs: sample covariances of 2n Gaussian samples + 1e-3 I (condition number about 30)\n")
 
+    if 1 in args.sections:
+        _section_accuracy(args, dtype, dev)
+    if 2 in args.sections:
+        _section_speed(args, dtype, dev)
+    if 3 in args.sections:
+        _section_grid(args, dtype, dev)
+    return 0
+
+
+def _section_accuracy(args: argparse.Namespace, dtype: torch.dtype, dev: torch.device) -> None:
     print(f"1. accuracy at {args.dim}x{args.dim}, batch {args.batch} (vs float64 eigh / closed-form gradient)")
     acc = accuracy_table(args.dim, args.batch, dtype, str(dev))
     print(f"  {'config':20s} {'fwd rel':>10s} {'fwd MAE':>10s} {'grad rel':>10s}")
@@ -163,6 +174,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"  target MPA forward MAE below NS-5: {acc['mpa-lya']['forward_mae']:.2e} vs {acc['ns5']['forward_mae']:.2e}"
           f" -> {'met' if mae_ok else 'NOT met'}\n")
 
+
+def _section_speed(args: argparse.Namespace, dtype: torch.dtype, dev: torch.device) -> None:
     print(f"2. forward+backward time at {args.dim}x{args.dim}, batch {args.batch} (median of {args.repeats} interleaved rounds)")
     t = speed_table(args.dim, args.batch, dtype, str(dev), args.repeats, args.tol)
     r = ratios(t, "ns5")
@@ -172,14 +185,14 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"  target {label} at least as fast as ns5: ratio {r[label]:.3f} -> {'met' if r[label] <= 1.0 else 'NOT met'}")
     print(f"  MPA-Lya / eig: {t['mpa-lya'] / t['eig']:.3f}   MPA-Lya-fast / eig: {t['mpa-lya-fast'] / t['eig']:.3f}\n")
 
-    if not args.skip_grid:
-        print(f"3. auto (tol={args.tol:g}, forward+backward) vs the fastest method meeting tol, same run"
-              f"{' (calibrated now)' if args.calibrate else ''}")
-        rows = auto_grid(args.grid_batch, args.grid_dim, dtype, str(dev), max(3, args.repeats), args.tol, args.calibrate)
-        worst = max(rows, key=lambda row: row["ratio"])
-        print(f"  target auto never > 1.1x the fastest: worst {worst['ratio']:.3f} at n={worst['n']} batch={worst['batch']}"
-              f" -> {'met' if worst['ratio'] <= 1.1 else 'NOT met'}")
-    return 0
+
+def _section_grid(args: argparse.Namespace, dtype: torch.dtype, dev: torch.device) -> None:
+    print(f"3. auto (tol={args.tol:g}, forward+backward) vs the fastest method meeting tol, same run"
+          f"{' (calibrated now)' if args.calibrate else ''}")
+    rows = auto_grid(args.grid_batch, args.grid_dim, dtype, str(dev), max(3, args.repeats), args.tol, args.calibrate)
+    worst = max(rows, key=lambda row: row["ratio"])
+    print(f"  target auto never > 1.1x the fastest: worst {worst['ratio']:.3f} at n={worst['n']} batch={worst['batch']}"
+          f" -> {'met' if worst['ratio'] <= 1.1 else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,9 @@ _DEFAULTS: dict[str, Any] = {
 
 _memory: dict[str, dict[str, Any]] = {}
 _loaded_from: Path | None = None
+# (n, batch, dtype, device, inverse, grad, tol, threads, $AI4M_CACHE) -> chosen keyword arguments:
+# keeps the per-call overhead of "auto" to one dictionary lookup.
+_choices: dict[tuple, dict[str, Any]] = {}
 
 
 def cache_path() -> Path:
@@ -138,6 +141,7 @@ def clear_memory_cache() -> None:
     """Forget entries held in memory (the file is re-read on the next lookup)."""
     global _loaded_from
     _memory.clear()
+    _choices.clear()
     _loaded_from = None
 
 
@@ -239,6 +243,7 @@ def calibrate(
             res["seconds"] = previous[name]["seconds"]
     entry = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "candidates": results}
     _load()[key] = entry
+    _choices.clear()
     _save()
     return entry
 
@@ -279,10 +284,14 @@ def choose_method(
         >>> choose_method((2, 3, 3), torch.float64, "cpu", grad=False)["method"] in ("mtp", "mpa", "ns", "eig")
         True
     """
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0; got {tol!r}")
     n = shape[-1]
     batch = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    fast_key = (n, batch, dtype, str(device), inverse, grad, tol, torch.get_num_threads(), os.environ.get("AI4M_CACHE"))
+    hit = _choices.get(fast_key)
+    if hit is not None:
+        return dict(hit)
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0; got {tol!r}")
     if batch == 0:
         return candidate_call("eig")
     key = cache_key(n, batch, dtype, device, inverse=inverse, grad=grad)
@@ -291,4 +300,5 @@ def choose_method(
     if name is None:
         entry = calibrate(n, batch, dtype, device, inverse=inverse, grad=grad, repeats=3, tol=tol)
         name = pick(entry, tol)
+    _choices[fast_key] = candidate_call(name)
     return candidate_call(name)
