@@ -232,3 +232,33 @@ def test_bad_inputs_raise_clear_errors():
         pool(torch.zeros(3), "p95")
     with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
         spatial_information(torch.zeros(8, 8), dtype=torch.float16)
+
+
+@pytest.mark.parametrize("definition", ["p910-2021", "p910-2022"])
+def test_si_ti_gradients_pass_gradcheck(definition):
+    """On float luma SI and TI are differentiable (e.g. as a regulariser); check against finite differences."""
+    gen = torch.Generator().manual_seed(0)
+    luma = (torch.rand(3, 7, 9, generator=gen, dtype=torch.float64) * 200 + 20).requires_grad_()
+
+    def f(y):
+        si, ti = siti(y, definition=definition)
+        return si, ti[1:]
+
+    assert torch.autograd.gradcheck(f, (luma,), eps=1e-6, atol=1e-6)
+    si, _ = siti(luma.detach(), definition=definition)  # the in-place fast path gives the same values
+    torch.testing.assert_close(f(luma)[0].detach(), si, rtol=0, atol=1e-12)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=25, deadline=None)
+@hypothesis.given(a=st.floats(0.1, 4.0), b=st.floats(-100.0, 100.0), seed=st.integers(0, 2**16),
+                  h=st.integers(3, 12), w=st.integers(3, 12))
+def test_legacy_si_ti_are_shift_invariant_and_scale_equivariant(a, b, seed, h, w):
+    y = torch.rand(3, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 255
+    si, ti = siti(y)
+    si2, ti2 = siti(a * y + b)
+    torch.testing.assert_close(si2, a * si, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(ti2, a * ti, rtol=1e-9, atol=1e-9, equal_nan=True)

@@ -213,6 +213,12 @@ def _sobel_std(x: torch.Tensor) -> torch.Tensor:
     """Population std of the valid-window Sobel magnitude of one frame (H, W) -> 0-d tensor."""
     # Separable Sobel: smooth [1, 2, 1] across, difference [-1, 0, 1] along, per axis. Whole-frame
     # reductions and in-place updates: far fewer memory passes than conv2d or per-row std on CPU.
+    if x.requires_grad and torch.is_grad_enabled():  # differentiable (out-of-place) variant
+        s = x[:-2] + 2.0 * x[1:-1] + x[2:]
+        d = x[2:] - x[:-2]
+        gx = s[:, 2:] - s[:, :-2]
+        gy = d[:, :-2] + 2.0 * d[:, 1:-1] + d[:, 2:]
+        return torch.sqrt(gx * gx + gy * gy).std(correction=0)
     s = torch.add(x[:-2], x[2:])
     s.add_(x[1:-1], alpha=2.0)
     gx = s[:, 2:] - s[:, :-2]
