@@ -29,13 +29,9 @@ DESCRIPTORS = ("si", "ti", "cf")
 
 
 def _engine() -> str:
-    """NetCDF-4 through h5netcdf when h5py is present, else NetCDF-3 through scipy."""
-    try:
-        import h5netcdf  # noqa: F401
-        import h5py  # noqa: F401
-    except ImportError:
-        return "scipy"
-    return "h5netcdf"
+    """NetCDF-3 through scipy: readable everywhere, and it stores the list-valued attributes that
+    h5netcdf (NetCDF-4) cannot convert."""
+    return "scipy"
 
 
 def _definitions(definitions: str | Sequence[str]) -> tuple[str, ...]:
