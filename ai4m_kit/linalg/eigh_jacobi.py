@@ -78,8 +78,8 @@ def jacobi_eigh(
     Args:
         A: symmetric matrices ``(B, n, n)`` (not checked here; see :func:`ai4m_kit.linalg.eigh`).
         max_sweeps: cap on sweeps (default 40); the loop stops earlier when, for every matrix,
-            the off-diagonal norm is ``≤ tol · ‖A‖_F``, or is below ``√tol · ‖A‖_F`` and shrank
-            by less than 4× in the last sweep (the rounding floor).
+            the off-diagonal norm is ``≤ tol · ‖A‖_F``, or is ``≤ 10 n tol · ‖A‖_F`` and shrank
+            by less than 2× in the last sweep (the rounding floor).
         tol: relative stopping threshold (default: the dtype's machine epsilon).
 
     Returns:
@@ -111,9 +111,9 @@ def jacobi_eigh(
     prev = torch.full_like(scale, float("inf"))
     for sweep in range(max_sweeps):
         off = (A * offmask).flatten(-2).norm(dim=-1)
-        # Done: off-diagonal mass at machine precision, or already small and no longer shrinking
-        # (the rounding floor of the rotations, about ε‖A‖, can sit just above ε‖A‖).
-        done = (off <= eps * scale) | ((off <= eps**0.5 * scale) & (off > 0.25 * prev))
+        # Done: off-diagonal mass at machine precision, or near it (≤ 10 n ε‖A‖) and no longer
+        # shrinking: the rounding floor of the rotations can sit just above ε‖A‖.
+        done = (off <= eps * scale) | ((off <= 10 * m * eps * scale) & (off > 0.5 * prev))
         if bool(done.all()):
             break
         prev = off
