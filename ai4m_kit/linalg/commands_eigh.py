@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
     p.add_argument("--dims", type=_ints, default=[4, 8, 16, 32], help="matrix sizes n")
     p.add_argument("--batch", type=int, default=512, help="batch of section 1")
-    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 128, 1024], help="batches of section 2 (auto)")
+    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 128, 1024],
+                   help="batches of section 2 (auto) and of --calibrate (with --dims)")
     p.add_argument("--acc-batch", type=int, default=90, help="adversarial matrices per size in section 3")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     p.add_argument("--skip-grid", action="store_true", help="skip section 2")
@@ -69,7 +70,7 @@ def time_methods(A: torch.Tensor, methods, repeats: int, device: str) -> dict[st
 
     cands = {"baseline": lambda: torch.linalg.eigh(A)}
     cands.update({m: (lambda m=m: eigh(A, m)) for m in methods})
-    return interleaved_medians(cands, repeats=repeats, device=device, min_time=0.005)
+    return interleaved_medians(cands, repeats=repeats, device=device, min_time=0.02)
 
 
 def _verdict(ok: bool) -> str:
@@ -86,7 +87,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"ai4m bench eigh: device={args.device} threads={threads} torch={torch.__version__}")
     if args.calibrate:
         for dtype in dtypes:
-            entry = eigh_auto.calibrate(args.device, dtype, repeats=max(3, args.repeats // 2))
+            entry = eigh_auto.calibrate(args.device, dtype, dims=tuple(args.dims), batches=tuple(args.grid_batch),
+                                        repeats=max(3, args.repeats // 2))
             print(f"\ncalibrated auto for {eigh_auto.device_key(args.device, dtype)} -> {eigh_auto.cache_path()}")
             print("  n \\ batch " + "".join(f"{b:>9}" for b in entry["batches"]))
             for n, row in zip(entry["dims"], entry["choice"]):
