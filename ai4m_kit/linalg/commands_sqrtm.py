@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid-batch", type=_ints, default=[1, 16, 256], help="auto grid batches")
     p.add_argument("--grid-dim", type=_ints, default=[16, 64, 128], help="auto grid sizes")
     p.add_argument("--sections", type=_ints, default=[1, 2, 3],
-                   help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid")
+                   help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid, "
+                        "4 auto's dispatch overhead")
     p.add_argument("--calibrate", action="store_true",
                    help="re-measure auto's cache (all candidates) at every grid point before timing")
 
@@ -159,7 +160,28 @@ def run_bench(args: argparse.Namespace) -> int:
         _section_speed(args, dtype, dev)
     if 3 in args.sections:
         _section_grid(args, dtype, dev)
+    if 4 in args.sections:
+        _section_overhead(args, dtype, dev)
     return 0
+
+
+def _section_overhead(args: argparse.Namespace, dtype: torch.dtype, dev: torch.device) -> None:
+    """auto runs exactly the chosen method's code; its only extra cost is the lookup of the choice."""
+    import time
+
+    from ai4m_kit.linalg import sqrtm_auto
+
+    print("4. auto's dispatch overhead (cached choice lookup), per call")
+    for n in args.grid_dim:
+        for b in args.grid_batch:
+            shape = (b, n, n)
+            sqrtm_auto.choose_method(shape, dtype, dev, grad=True, tol=args.tol)  # measured/cached before
+            reps = 2000
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                sqrtm_auto.choose_method(shape, dtype, dev, grad=True, tol=args.tol)
+            dt = (time.perf_counter() - t0) / reps
+            print(f"  n={n:4d} batch={b:4d}  {dt * 1e6:7.2f} us")
 
 
 def _section_accuracy(args: argparse.Namespace, dtype: torch.dtype, dev: torch.device) -> None:
