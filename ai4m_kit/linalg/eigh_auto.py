@@ -126,9 +126,10 @@ def calibrate(
         for j, b in enumerate(batches):
             X = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
             A = (X + X.mT).to(device=device, dtype=dtype)
-            # Screen: one warm call each; a method over 3x torch's time cannot win and is not
+            # Screen: one call each; a method over 3x torch's time cannot win and is not
             # repeated (its single time is recorded).
-            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=1, device=device)
+            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=1, warmup=0,
+                                         device=device)
             contenders = [m for m in CANDIDATES if m == "torch" or single[m] < 3 * single["torch"]]
             med = dict(single)
             if len(contenders) > 1:
