@@ -230,3 +230,12 @@ def test_extreme_entries_stay_finite(method, tiny):
     assert torch.isfinite(w).all() and torch.isfinite(V).all()
     assert err["reconstruction"].max() <= 100 * torch.finfo(torch.float64).eps
     assert err["orthogonality"].max() <= 100 * torch.finfo(torch.float64).eps
+
+
+def test_stable_gradient_modes_are_finite_on_zero_spectra():
+    from ai4m_kit.linalg.eig_grad import inverse_gap_matrix
+
+    for dtype in (torch.float32, torch.float64):
+        for mode in ("taylor", "pade"):
+            K = inverse_gap_matrix(torch.zeros(2, 4, dtype=dtype), mode)
+            assert torch.isfinite(K).all(), (dtype, mode)

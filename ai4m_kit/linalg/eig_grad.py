@@ -77,7 +77,8 @@ def inverse_gap_matrix(evals: torch.Tensor, mode: str = "exact", degree: int = 9
         mode: ``"exact"`` (infinite for repeated eigenvalues), ``"taylor"`` or ``"pade"``
             (finite for repeated eigenvalues).
         degree: series degree K for ``"taylor"`` and ``"pade"`` (see :func:`pade_coefficients`).
-        eps: floor on ``|λ_b|`` for the approximations (default: 10 × machine epsilon × max |λ|).
+        eps: floor on ``|λ_b|`` for the approximations (default: 10 × machine epsilon × max |λ|,
+            at least the square root of the smallest normal number).
 
     Example:
         >>> K = inverse_gap_matrix(torch.tensor([1.0, 3.0]))
@@ -97,7 +98,8 @@ def inverse_gap_matrix(evals: torch.Tensor, mode: str = "exact", degree: int = 9
         raise ValueError(f"degree must be >= 1 for mode {mode!r}; got {degree}")
     if eps is None:
         scale = evals.abs().amax(dim=-1, keepdim=True).unsqueeze(-1)
-        eps_t = 10 * torch.finfo(evals.dtype).eps * scale.clamp_min(torch.finfo(evals.dtype).tiny)
+        # Relative floor, plus an absolute one that does not underflow (all-zero spectra).
+        eps_t = (10 * torch.finfo(evals.dtype).eps * scale).clamp_min(torch.finfo(evals.dtype).tiny ** 0.5)
     else:
         eps_t = torch.as_tensor(eps, dtype=evals.dtype, device=evals.device)
     # Ties (repeated eigenvalues) are broken by index so that K stays antisymmetric.

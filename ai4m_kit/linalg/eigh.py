@@ -20,45 +20,13 @@ from __future__ import annotations
 import torch
 
 from ai4m_kit.linalg import eigh_auto
+from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
 from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh
 from ai4m_kit.linalg.eigh_qr import qr_eigh
 
 METHODS = ("auto", "qr", "jacobi", "torch")
 _SOLVERS = {"qr": qr_eigh, "jacobi": jacobi_eigh}
-
-
-def check_symmetric(A: torch.Tensor, *, name: str = "A", sym_tol: float | None = None) -> None:
-    """Raise a clear TypeError/ValueError unless ``A`` is a finite symmetric float ``(..., n, n)`` tensor.
-
-    ``sym_tol`` is the allowed ``max |A − Aᵀ|`` relative to ``max |A|`` of each matrix (default
-    ``1000 ε`` of the dtype, room for the rounding of covariance products).
-
-    Example:
-        >>> check_symmetric(torch.zeros(2, 3, 5))
-        Traceback (most recent call last):
-        ...
-        ValueError: A must be symmetric (..., n, n); got shape (2, 3, 5)
-    """
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (..., n, n); got {type(A).__name__}")
-    if A.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{name} must be float32 or float64; got {A.dtype}")
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or A.shape[-1] == 0:
-        raise ValueError(f"{name} must be symmetric (..., n, n); got shape {tuple(A.shape)}")
-    if A.numel() == 0:
-        return
-    tol = 1000 * torch.finfo(A.dtype).eps if sym_tol is None else sym_tol
-    Ad = A.detach()
-    scale = Ad.abs().amax(dim=(-2, -1))  # NaN or inf anywhere makes it non-finite
-    asym = (Ad - Ad.mT).abs().amax(dim=(-2, -1))
-    # One synchronisation for the common case; on failure we find out which check failed.
-    if bool(((asym <= tol * scale) & (scale <= torch.finfo(A.dtype).max)).all()):
-        return
-    if not bool(torch.isfinite(A).all()):
-        raise ValueError(f"{name} must be finite; got NaN or inf in a tensor of shape {tuple(A.shape)}")
-    worst = (asym / scale.clamp_min(torch.finfo(A.dtype).tiny)).max()
-    raise ValueError(f"{name} must be symmetric; got max |A − Aᵀ| / max |A| = {worst.item():.3g} (allowed {tol:.3g})")
 
 
 def _solve(A: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:

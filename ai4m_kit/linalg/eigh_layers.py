@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ai4m_kit.linalg.eigh import eigh
+from ai4m_kit.linalg.layers import ZCAWhitening
 
 
 def _grouped_rows(x: torch.Tensor, groups: int, name: str = "x") -> torch.Tensor:
@@ -45,13 +45,13 @@ def eigen_power(
     return U @ torch.diag_embed(w.clamp_min(floor).pow(power)) @ U.mT
 
 
-class DecorrelatedBatchNorm(nn.Module):
+class DecorrelatedBatchNorm(ZCAWhitening):
     """ZCA-whitening batch normalisation (decorrelated BN) with channel groups, on :func:`eigh`.
 
-    Training: per group, ``y = Σ^{-1/2}(x − μ)`` with the batch mean and covariance
-    (``Σ = cov + eps·I``); running averages of ``μ`` and of the whitening matrix are kept for
-    evaluation. The gradient flows through the eigendecomposition (``grad_mode`` exact, taylor or
-    pade). An optional per-channel affine map follows.
+    The layer of :class:`ai4m_kit.linalg.layers.ZCAWhitening` (batch statistics in training,
+    running mean and covariance in evaluation, optional per-channel affine map), with the inverse
+    square root of each group covariance taken through the batched eigendecomposition: ``method``
+    is an :func:`eigh` method and the gradient flows through it in ``grad_mode`` exact, taylor or pade.
 
     Example:
         >>> layer = DecorrelatedBatchNorm(8, groups=2, method="jacobi")
@@ -73,46 +73,14 @@ class DecorrelatedBatchNorm(nn.Module):
         grad_mode: str = "exact",
         degree: int = 9,
     ) -> None:
-        super().__init__()
-        if num_features % groups:
-            raise ValueError(f"groups must divide num_features={num_features}; got {groups}")
-        self.num_features, self.groups, self.eps, self.momentum = num_features, groups, eps, momentum
-        self.method, self.grad_mode, self.degree = method, grad_mode, degree
-        c = num_features // groups
-        self.register_buffer("running_mean", torch.zeros(groups, c, 1))
-        self.register_buffer("running_whitening", torch.eye(c).repeat(groups, 1, 1))
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        super().__init__(num_features, groups, eps=eps, momentum=momentum, affine=affine, method=method)
+        self.grad_mode, self.degree = grad_mode, degree
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, groups={self.groups}, eps={self.eps}, method={self.method!r}, grad_mode={self.grad_mode!r}"
+        return super().extra_repr() + f", grad_mode={self.grad_mode!r}"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim < 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"x must be shaped (B, {self.num_features}, ...); got {tuple(getattr(x, 'shape', ()))}")
-        rows = _grouped_rows(x, self.groups)
-        if self.training:
-            if rows.shape[-1] < 2:
-                raise ValueError(f"x needs at least 2 samples (batch × positions) in training; got {rows.shape[-1]}")
-            mean = rows.mean(dim=-1, keepdim=True)
-            centred = rows - mean
-            cov = centred @ centred.mT / rows.shape[-1]
-            W = eigen_power(0.5 * (cov + cov.mT), -0.5, eps=self.eps, method=self.method, grad_mode=self.grad_mode, degree=self.degree)
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
-                self.running_whitening.lerp_(W.detach().to(self.running_whitening.dtype), self.momentum)
-        else:
-            centred = rows - self.running_mean.to(rows.dtype)
-            W = self.running_whitening.to(rows.dtype)
-        y = (W @ centred).reshape(self.num_features, x.shape[0], *x.shape[2:]).transpose(0, 1)
-        if self.weight is not None:
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+    def inverse_root(self, cov: torch.Tensor) -> torch.Tensor:
+        return eigen_power(cov, -0.5, eps=self.eps, method=self.method, grad_mode=self.grad_mode, degree=self.degree)
 
 
 def whiten_colour(

@@ -101,7 +101,7 @@ class ZCAWhitening(nn.Module):
         if not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"num_features must be a positive int; got {num_features!r}")
         if not isinstance(groups, int) or groups < 1 or num_features % groups:
-            raise ValueError(f"groups must be a positive divisor of num_features={num_features}; got {groups!r}")
+            raise ValueError(f"groups must divide num_features={num_features} (a positive divisor); got {groups!r}")
         self.num_features, self.groups, self.eps, self.momentum = num_features, groups, eps, momentum
         self.method, self.root_kwargs = method, root_kwargs
         c = num_features // groups
@@ -117,11 +117,14 @@ class ZCAWhitening(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, groups={self.groups}, eps={self.eps}, method={self.method!r}"
 
+    def inverse_root(self, cov: torch.Tensor) -> torch.Tensor:
+        """``(cov + eps·I)^{-1/2}`` of the ``(G, c, c)`` group covariances (subclasses swap the solver)."""
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+        return inv_sqrtm(cov + self.eps * eye, self.method, **self.root_kwargs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_features:
             raise ValueError(f"x must be shaped (B, {self.num_features}, ...); got shape {tuple(x.shape)}")
-        c = self.num_features // self.groups
-        eye = torch.eye(c, dtype=x.dtype, device=x.device)
         if self.training:
             mean, cov = group_covariance(x, self.groups)
             with torch.no_grad():
@@ -129,8 +132,7 @@ class ZCAWhitening(nn.Module):
                 self.running_cov.lerp_(cov.detach().to(self.running_cov.dtype), self.momentum)
         else:
             mean, cov = self.running_mean.to(x.dtype), self.running_cov.to(x.dtype)
-        W = inv_sqrtm(cov + self.eps * eye, self.method, **self.root_kwargs)
-        out = _apply_groups(x, W, mean)
+        out = _apply_groups(x, self.inverse_root(cov), mean)
         if self.weight is not None:
             shape = (1, -1) + (1,) * (x.ndim - 2)
             out = out * self.weight.view(shape) + self.bias.view(shape)

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
 
 METHODS = ("auto", "mtp", "mpa", "ns", "eig")
@@ -45,7 +46,6 @@ DEFAULT_NS_ITERATIONS = 5
 FAST_LYAPUNOV_ITERATIONS = 5
 PUBLISHED_LYAPUNOV_ITERATIONS = 8
 REFINE_STEPS = 4
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 # --------------------------------------------------------------------------- coefficients
@@ -111,49 +111,6 @@ def _parse_mpa_degree(degree: Any) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- validation
-def _symmetry_tolerance(dtype: torch.dtype) -> float:
-    return {torch.float64: 1e-8, torch.float32: 1e-5}.get(dtype, 1e-2)
-
-
-def check_symmetric_matrix(A: Any, name: str = "A", sym_tol: float | None = None) -> None:
-    """Raise a clear TypeError/ValueError unless ``A`` is a finite, symmetric, floating
-    ``(..., n, n)`` tensor (symmetric within ``sym_tol`` relative to ``max |A|``).
-
-    Example:
-        >>> check_symmetric_matrix(torch.eye(3))
-        >>> check_symmetric_matrix(torch.zeros(2, 3))
-        Traceback (most recent call last):
-        ...
-        ValueError: A must be square matrices shaped (..., n, n); got shape (2, 3)
-    """
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor shaped (..., n, n); got {type(A).__name__}")
-    if A.dtype not in _FLOATS:
-        raise TypeError(f"{name} must be float16, bfloat16, float32 or float64; got {A.dtype}")
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"{name} must be square matrices shaped (..., n, n); got shape {tuple(A.shape)}")
-    if A.shape[-1] == 0:
-        raise ValueError(f"{name} must have n >= 1; got shape {tuple(A.shape)}")
-    if A.numel() == 0:
-        return
-    tol = _symmetry_tolerance(A.dtype) if sym_tol is None else sym_tol
-    with torch.no_grad():
-        Ad = A.detach()
-        finite = torch.isfinite(Ad).all()
-        if A.dtype in (torch.float16, torch.bfloat16):
-            Ad = Ad.float()
-        asym = (Ad - Ad.transpose(-2, -1)).abs().amax()
-        scale = Ad.abs().amax()
-        finite_ok, asym_v, scale_v = torch.stack([finite.to(Ad.dtype), asym, scale]).tolist()
-    if not finite_ok:
-        raise ValueError(f"{name} must be finite; got NaN or Inf entries")
-    if asym_v > tol * max(scale_v, 1e-30):
-        raise ValueError(
-            f"{name} must be symmetric within {tol:g} (relative); got max |A - A^T| = {asym_v:.3g} "
-            f"with max |A| = {scale_v:.3g}"
-        )
-
-
 def _sym(X: torch.Tensor) -> torch.Tensor:
     return 0.5 * (X + X.transpose(-2, -1))
 
@@ -456,7 +413,7 @@ def _root(
     if eig_grad not in GRAD_MODES:
         raise ValueError(f"eig_grad must be one of {GRAD_MODES}; got {eig_grad!r}")
     if check:
-        check_symmetric_matrix(A, "A", sym_tol)
+        check_symmetric(A, name="A", sym_tol=sym_tol, allow_half=True)
     elif not isinstance(A, torch.Tensor):
         raise TypeError(f"A must be a torch.Tensor shaped (..., n, n); got {type(A).__name__}")
     if method == "auto":
