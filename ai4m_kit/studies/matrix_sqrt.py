@@ -381,10 +381,13 @@ def plot(ds: xr.Dataset):
     """HoloViews layout of every measurement."""
     import holoviews as hv
 
+    floor = 1e-16  # exact zeros (e.g. float64 round-off) have no place on a log axis
+
     def curves(da: xr.DataArray, group_dim: str, x: str, ylabel: str, logx: bool = False):
-        items = {str(g): hv.Curve((da[x].values, da.sel({group_dim: g}).values), x, ylabel).opts(logy=True, logx=logx)
+        vals = da.clip(min=floor)
+        items = {str(g): hv.Curve((da[x].values, vals.sel({group_dim: g}).values), x, ylabel).opts(logy=True, logx=logx)
                  for g in da[group_dim].values}
-        return hv.NdOverlay(items, kdims=group_dim)
+        return hv.NdOverlay(items, kdims=group_dim).opts(ylim=(float(vals.min()) / 2, None))
 
     err_deg = curves(ds["err_vs_degree"], "series", "degree", "forward rel. error").opts(title="Error vs degree (MTP, MPA)")
     err_ns = hv.Curve((ds["ns_iterations"].values, ds["err_vs_ns_iterations"].values), "ns_iterations",
@@ -400,8 +403,10 @@ def plot(ds: xr.Dataset):
     e_dim = curves(ds["err_vs_dim"], "method", "dim", "forward rel. error", logx=True).opts(title="Forward error vs dimension")
     g_dim = curves(ds["grad_err_vs_dim"], "method", "dim", "gradient rel. error", logx=True).opts(
         title="Gradient error vs float64 closed form")
-    rank = hv.Bars([(str(m), max(float(ds["rankdef_err"].sel({"method": m})), 1e-16)) for m in ds["method"].values], "method",
-                   "forward rel. error").opts(logy=True, title="Rank-deficient covariances (all finite: "
+    rank_err = ds["rankdef_err"].clip(min=floor)
+    rank = hv.Bars([(str(m), float(rank_err.sel({"method": m}))) for m in ds["method"].values], "method",
+                   "forward rel. error").opts(logy=True, ylim=(float(rank_err.min()) / 2, None),
+                                              title="Rank-deficient covariances (all finite: "
                                                f"{bool(ds['rankdef_finite'].all())})", xrotation=30)
     table = hv.Table(
         [(str(m), round(float(ds["train_step_time"].sel(train_method=m)) * 1e3, 2),
