@@ -16,22 +16,12 @@ import sys
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians, ratios, set_threads
+from ai4m_kit.bench import interleaved_medians, positive_ints, ratios, set_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # n -> largest acceptable time ratio to torch.linalg.eigh for "qr" and "jacobi" (issue 5, CPU).
 SOLVER_TARGETS = {8: 2.0, 16: 13.0}
 AUTO_TARGET = 1.1
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
-    return values
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "thread, and on a shared machine extra threads mostly add barrier waits)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
-    p.add_argument("--dims", type=_ints, default=[4, 8, 16, 32], help="matrix sizes n")
+    p.add_argument("--dims", type=positive_ints, default=[4, 8, 16, 32], help="matrix sizes n")
     p.add_argument("--batch", type=int, default=512, help="batch of section 1")
-    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 128, 1024],
+    p.add_argument("--grid-batch", type=positive_ints, default=[1, 16, 128, 1024],
                    help="batches of section 2 (auto) and of --calibrate (with --dims)")
     p.add_argument("--acc-batch", type=int, default=90, help="adversarial matrices per size in section 3")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians, ratios, set_threads
+from ai4m_kit.bench import interleaved_medians, positive_ints, ratios, set_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -30,16 +30,6 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
-    return values
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: keep)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -48,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=64, help="batch of sections 1-2")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     p.add_argument("--tol", type=float, default=1e-3, help="accuracy requested from auto")
-    p.add_argument("--grid-batch", type=_ints, default=[1, 16, 256], help="auto grid batches")
-    p.add_argument("--grid-dim", type=_ints, default=[16, 64, 128], help="auto grid sizes")
-    p.add_argument("--sections", type=_ints, default=[1, 2, 3],
+    p.add_argument("--grid-batch", type=positive_ints, default=[1, 16, 256], help="auto grid batches")
+    p.add_argument("--grid-dim", type=positive_ints, default=[16, 64, 128], help="auto grid sizes")
+    p.add_argument("--sections", type=positive_ints, default=[1, 2, 3],
                    help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid, "
                         "4 auto's dispatch overhead")
     p.add_argument("--calibrate", action="store_true",

@@ -483,7 +483,8 @@ def sqrtm(
         tol: accuracy required by ``"auto"`` (relative Frobenius error of value and gradient on
             reference covariances; see :mod:`ai4m_kit.linalg.sqrtm_auto`).
         check: validate the input (square, finite, symmetric within ``sym_tol``).
-        sym_tol: relative symmetry tolerance (default 1e-8 float64, 1e-5 float32, 1e-2 16-bit).
+        sym_tol: relative symmetry tolerance per matrix (default 1000 ε of the dtype, 1e-2 for 16-bit;
+            see :func:`ai4m_kit.linalg.checks.check_symmetric`).
 
     Returns:
         ``A^{1/2}`` with the shape and dtype of ``A``.
