@@ -22,6 +22,10 @@ def test_run_small_dataset_and_summary():
     hv.extension("bokeh")
     plots = study.plot(ds)
     assert set(plots) == {"time_vs_batch", "time_vs_dim", "accuracy", "auto_map"}
+    report = study.speed_report(ds)
+    assert f"qr {s['ratio_qr_n6']:.2f}x" in report and "n= 4" in report
+    text = study.conclusion(ds)
+    assert f"{max(s['acc_worst_qr'], s['acc_worst_jacobi']):.2f}" in text and "torch.linalg.eigh" in text
 
 
 def test_run_rejects_unknown_override():
