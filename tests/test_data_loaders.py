@@ -200,3 +200,14 @@ def test_bad_arguments(tmp_path):
         rgb_to_luma(torch.zeros(2, 4, 4))
     with pytest.raises(TypeError, match="uint8 or uint16"):
         write_png(tmp_path / "f.png", np.zeros((4, 4, 3), dtype=np.float32))
+
+
+def test_rgb_video_luma_is_bt709_of_its_rgb(tmp_path):
+    rng = np.random.default_rng(8)
+    frames = rng.integers(0, 256, size=(3, 3, 16, 24)).astype(np.uint8)
+    clip = open_clip(write_video(tmp_path / "rgb.mov", frames, pix_fmt="rgb24", codec="png"))  # lossless RGB
+    assert clip.color_range == "full"
+    rgb = torch.cat(list(clip.iter_chunks(8)))
+    assert torch.equal(rgb, torch.from_numpy(frames))
+    y = torch.cat(list(clip.iter_chunks(8, mode="y")))
+    assert y.dtype == torch.float32 and torch.allclose(y, rgb_to_luma(rgb))

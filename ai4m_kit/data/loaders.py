@@ -159,13 +159,13 @@ class VideoFile:
 
     def _convert(self, frame, mode: str) -> torch.Tensor:
         if mode == "y":
+            if self.pix_fmt.startswith(("rgb", "bgr", "gbr")):
+                return rgb_to_luma(self._convert(frame, "rgb"))
             plane = frame.planes[0]
             bytes_per = 1 if self.bit_depth <= 8 else 2
             dtype = np.uint8 if bytes_per == 1 else np.dtype("<u2")
             h, w = self.size
             buf = np.frombuffer(plane, dtype=dtype).reshape(h, plane.line_size // bytes_per)[:, :w]
-            if self.pix_fmt.startswith(("rgb", "bgr", "gbr")):
-                return rgb_to_luma(self._convert(frame, "rgb"))
             t = torch.from_numpy(buf.copy())
             return t if bytes_per == 1 else t.to(torch.int32)
         if self.bit_depth <= 8:
