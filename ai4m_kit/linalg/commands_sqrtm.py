@@ -23,8 +23,10 @@ CONFIGS: dict[str, dict] = {
     "mpa-lya": {"method": "mpa"},
     "mpa-lya-fast": {"method": "mpa", "lyapunov": "fast"},
     "mpa-lya-published": {"method": "mpa", "lyapunov": "published"},
+    "mpa-lya-frobenius": {"method": "mpa", "normalisation": "frobenius"},
     "mtp-lya": {"method": "mtp"},
     "mtp-lya-fast": {"method": "mtp", "lyapunov": "fast"},
+    "mtp-lya-frobenius": {"method": "mtp", "normalisation": "frobenius"},
     "eig": {"method": "eig"},
     "eig-pade": {"method": "eig", "eig_grad": "pade"},
 }

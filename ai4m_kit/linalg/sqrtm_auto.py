@@ -32,7 +32,7 @@ import torch
 from ai4m_kit.bench import interleaved_medians
 
 CACHE_FILE = "sqrtm_auto.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: MTP/MPA default to the spectral normalisation
 
 # name -> keyword arguments of sqrtm/inv_sqrtm. Spans accuracy levels from cheap to exact.
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -48,7 +48,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 _DEFAULTS: dict[str, Any] = {
-    "degree": None, "iterations": None, "lyapunov": "accurate", "lya_iterations": None,
+    "degree": None, "iterations": None, "lyapunov": "accurate", "normalisation": "spectral", "lya_iterations": None,
     "lya_tol": None, "eig_grad": "exact", "eig_degree": 9,
 }
 
