@@ -83,19 +83,26 @@ def accuracy_table(n: int, batch: int, dtype: torch.dtype, device: str, seed: in
     return out
 
 
-def speed_table(n: int, batch: int, dtype: torch.dtype, device: str, repeats: int, tol: float) -> dict[str, float]:
-    """Median forward+backward seconds of every configuration and of auto (interleaved)."""
+def _fwd_bwd_factory(n: int, batch: int, dtype: torch.dtype, device: str):
+    """Returns ``make(kwargs)`` -> a zero-argument call running sqrtm forward+backward on fixed
+    reference covariances and upstream gradient (the same inputs for every configuration)."""
     from ai4m_kit.linalg.sqrtm import reference_covariance, sqrtm
 
     A = reference_covariance(batch, n=n, dtype=dtype, device=device)
     G = torch.randn(A.shape, generator=torch.Generator().manual_seed(1), dtype=dtype).to(device)
 
-    def fwd_bwd(kw):
+    def make(kw):
         def call():
             X = A.clone().requires_grad_(True)
             sqrtm(X, **kw).backward(G)
         return call
 
+    return make
+
+
+def speed_table(n: int, batch: int, dtype: torch.dtype, device: str, repeats: int, tol: float) -> dict[str, float]:
+    """Median forward+backward seconds of every configuration and of auto (interleaved)."""
+    fwd_bwd = _fwd_bwd_factory(n, batch, dtype, device)
     calls = {label: fwd_bwd(kw) for label, kw in CONFIGS.items()}
     calls["auto"] = fwd_bwd({"method": "auto", "tol": tol})
     calls["auto"]()  # measure/cache auto's choice outside the timed rounds
@@ -106,7 +113,6 @@ def auto_grid(batches: list[int], dims: list[int], dtype: torch.dtype, device: s
               calibrate: bool, log=print) -> list[dict]:
     """At every grid point: auto against every candidate meeting ``tol`` (timed in the same run)."""
     from ai4m_kit.linalg import sqrtm_auto
-    from ai4m_kit.linalg.sqrtm import reference_covariance, sqrtm
 
     rows = []
     for n in dims:
@@ -117,15 +123,7 @@ def auto_grid(batches: list[int], dims: list[int], dtype: torch.dtype, device: s
             entry = sqrtm_auto._load()[sqrtm_auto.cache_key(n, b, dtype, device, inverse=False, grad=True)]
             chosen = sqrtm_auto.pick(entry, tol)
             qualified = [k for k, v in entry["candidates"].items() if v["error"] <= tol] or [chosen]
-            A = reference_covariance(b, n=n, dtype=dtype, device=device)
-            G = torch.randn(A.shape, generator=torch.Generator().manual_seed(1), dtype=dtype).to(device)
-
-            def fwd_bwd(kw):
-                def call():
-                    X = A.clone().requires_grad_(True)
-                    sqrtm(X, **kw).backward(G)
-                return call
-
+            fwd_bwd = _fwd_bwd_factory(n, b, dtype, device)
             calls = {name: fwd_bwd(sqrtm_auto.candidate_call(name)) for name in qualified}
             calls["auto"] = fwd_bwd({"method": "auto", "tol": tol})
             t = interleaved_medians(calls, repeats=repeats, warmup=1, device=device, min_time=0.05)
