@@ -107,16 +107,17 @@ def eigh(
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}; got {grad_mode!r}")
     n = A.shape[-1]
+    concrete = resolve_method(method, n, A.numel() // max(n * n, 1), A.device, A.dtype)
+    differentiable = A.requires_grad and torch.is_grad_enabled()
+    if concrete == "torch" and not differentiable:  # LAPACK reads one triangle: no symmetrising
+        return torch.linalg.eigh(A)
     batch_shape = A.shape[:-2]
     A3 = A.reshape(-1, n, n)
-    concrete = resolve_method(method, n, A3.shape[0], A.device, A.dtype)
     if A3.shape[0] == 0:
         return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
-    if A3.requires_grad and torch.is_grad_enabled():
-        evals, evecs = _Eigh.apply(0.5 * (A3 + A3.mT), concrete, grad_mode, degree)
-    elif concrete == "torch":  # LAPACK reads one triangle: no need to symmetrise first
-        evals, evecs = torch.linalg.eigh(A3)
+    A3 = 0.5 * (A3 + A3.mT)
+    if differentiable:
+        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree)
     else:
-        A3 = 0.5 * (A3 + A3.mT)
         evals, evecs = _solve(A3, concrete)
     return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)

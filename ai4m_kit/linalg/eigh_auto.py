@@ -62,10 +62,10 @@ _MEMO: dict[tuple, dict | None] = {}
 def table(device: torch.device | str, dtype: torch.dtype) -> dict | None:
     """The stored calibration ``{"dims", "batches", "choice", "times"}`` for a device and dtype, or None.
 
-    Looked up once per process, cache path, device, dtype and thread count (``clear_memo()``
-    forgets).
+    Looked up once per process, device, dtype and thread count: after changing ``$AI4M_CACHE``
+    call ``clear_memo()``.
     """
-    memo_key = (os.environ.get("AI4M_CACHE"), device, dtype, torch.get_num_threads())  # cheap: runs per call
+    memo_key = (device, dtype, torch.get_num_threads())  # cheap: runs on every "auto" call
     if memo_key not in _MEMO:
         _MEMO[memo_key] = _load().get(device_key(device, dtype))
     return _MEMO[memo_key]
