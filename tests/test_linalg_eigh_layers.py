@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from ai4m_kit.linalg.eigh_layers import DecorrelatedBatchNorm, eigen_power, patch_style_transfer, whiten_colour
+from ai4m_kit.linalg.eigh_layers import DecorrelatedBatchNorm, eigen_power, patch_style_transfer
+from ai4m_kit.linalg.layers import whitening_coloring_transform
 
 
 @pytest.mark.parametrize("method", ("qr", "jacobi", "torch"))
@@ -74,22 +75,32 @@ def test_dbn_bad_input():
 
 
 @pytest.mark.parametrize("method", ("qr", "jacobi"))
-def test_whiten_colour_matches_style_statistics(method):
+def test_wct_eigh_solver_matches_style_statistics(method):
+    """solver="eigh": one batched eigh call for the content and style covariances of every group."""
     gen = torch.Generator().manual_seed(3)
     content = torch.randn(6, 3000, dtype=torch.float64, generator=gen)
     style = torch.randn(6, 6, dtype=torch.float64, generator=gen) @ torch.randn(6, 4000, dtype=torch.float64, generator=gen) + 2
-    out = whiten_colour(content, style, groups=2, method=method, eps=1e-10)
+
+    def wct(c, s, **kw):
+        return whitening_coloring_transform(c[None], s[None], method=method, solver="eigh", **kw)[0]
+
+    out = wct(content, style, groups=2, eps=1e-10)
     torch.testing.assert_close(out.mean(1), style.mean(1), rtol=0, atol=1e-9)
-    cov_o = torch.cov(out, correction=0)
-    cov_s = torch.cov(style, correction=0)
+    cov_o, cov_s = torch.cov(out), torch.cov(style)
     for g in range(2):
         s = slice(3 * g, 3 * g + 3)
         torch.testing.assert_close(cov_o[s, s], cov_s[s, s], rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(whiten_colour(content, style, alpha=0.0, method=method), content)
-    with pytest.raises(ValueError, match="same channels"):
-        whiten_colour(content, style[:4], method=method)
+    # the same transform as the matrix-root solver
+    torch.testing.assert_close(out, whitening_coloring_transform(content[None], style[None], method="eig", groups=2, eps=1e-10)[0])
+    torch.testing.assert_close(wct(content, style, alpha=0.0), content)
+    with pytest.raises(ValueError, match="share"):
+        wct(content, style[:4])
     with pytest.raises(ValueError, match="alpha"):
-        whiten_colour(content, style, alpha=2.0)
+        wct(content, style, alpha=2.0)
+    with pytest.raises(ValueError, match="divisor"):
+        wct(content, style, groups=4)
+    with pytest.raises(ValueError, match="solver"):
+        whitening_coloring_transform(content[None], style[None], solver="svd")
 
 
 def test_patch_style_transfer_moves_colours_towards_style():

@@ -11,19 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ai4m_kit.linalg.eigh import eigh
-from ai4m_kit.linalg.layers import ZCAWhitening
-
-
-def _grouped_rows(x: torch.Tensor, groups: int, name: str = "x") -> torch.Tensor:
-    """Features ``(B, C, *spatial)`` → ``(G, C/G, N)`` with ``N = B · prod(spatial)``."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor shaped (B, C, ...); got {type(x).__name__}")
-    if x.ndim < 2:
-        raise ValueError(f"{name} must be shaped (B, C) or (B, C, *spatial); got shape {tuple(x.shape)}")
-    C = x.shape[1]
-    if not isinstance(groups, int) or groups < 1 or C % groups:
-        raise ValueError(f"groups must be a positive divisor of the {C} channels of {name}; got {groups!r}")
-    return x.transpose(0, 1).reshape(groups, C // groups, -1)
+from ai4m_kit.linalg.layers import ZCAWhitening, whitening_coloring_transform
 
 
 def eigen_power(
@@ -83,51 +71,6 @@ class DecorrelatedBatchNorm(ZCAWhitening):
         return eigen_power(cov, -0.5, eps=self.eps, method=self.method, grad_mode=self.grad_mode, degree=self.degree)
 
 
-def whiten_colour(
-    content: torch.Tensor,
-    style: torch.Tensor,
-    *,
-    groups: int = 1,
-    alpha: float = 1.0,
-    eps: float = 1e-5,
-    method: str = "auto",
-) -> torch.Tensor:
-    """Whitening-and-colouring transform of feature matrices ``(C, N)`` per channel group.
-
-    The content features are whitened with their own covariance and coloured with the style
-    covariance and mean: ``Σ_s^{1/2} Σ_c^{-1/2} (f_c − μ_c) + μ_s``, then blended with the content
-    by ``alpha``. All ``2G`` covariances go through one batched :func:`eigh` call.
-
-    Example:
-        >>> c, s = torch.randn(6, 500), 3 * torch.randn(6, 800) + 1
-        >>> out = whiten_colour(c, s, groups=2, method="qr")
-        >>> torch.allclose(torch.cov(out)[:3, :3], torch.cov(s)[:3, :3], atol=0.3)
-        True
-    """
-    for name, f in (("content", content), ("style", style)):
-        if not isinstance(f, torch.Tensor) or f.ndim != 2:
-            raise ValueError(f"{name} must be a feature matrix (C, N); got {tuple(getattr(f, 'shape', ()))}")
-    if content.shape[0] != style.shape[0]:
-        raise ValueError(f"content and style need the same channels C; got {content.shape[0]} and {style.shape[0]}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
-    fc = _grouped_rows(content.T, groups, "content")
-    fs = _grouped_rows(style.T, groups, "style")
-    mc, ms = fc.mean(-1, keepdim=True), fs.mean(-1, keepdim=True)
-    cc, cs = fc - mc, fs - ms
-    covs = torch.cat([cc @ cc.mT / cc.shape[-1], cs @ cs.mT / cs.shape[-1]])
-    covs = 0.5 * (covs + covs.mT)
-    n = covs.shape[-1]
-    w, U = eigh(covs + eps * torch.eye(n, dtype=covs.dtype, device=covs.device), method)
-    w = w.clamp_min(eps)
-    G = fc.shape[0]
-    whiten = U[:G] @ torch.diag_embed(w[:G].rsqrt()) @ U[:G].mT
-    colour = U[G:] @ torch.diag_embed(w[G:].sqrt()) @ U[G:].mT
-    out = colour @ (whiten @ cc) + ms
-    out = out.reshape(content.shape)
-    return alpha * out + (1 - alpha) * content
-
-
 def patch_style_transfer(
     content: torch.Tensor,
     style: torch.Tensor,
@@ -159,7 +102,7 @@ def patch_style_transfer(
     H, W = content.shape[-2:]
     fc = F.unfold(content.unsqueeze(0), patch, stride=stride)[0]
     fs = F.unfold(style.unsqueeze(0), patch, stride=stride)[0]
-    out = whiten_colour(fc, fs, groups=groups, alpha=alpha, eps=eps, method=method)
-    summed = F.fold(out.unsqueeze(0), (H, W), patch, stride=stride)
-    count = F.fold(torch.ones_like(out).unsqueeze(0), (H, W), patch, stride=stride)
+    out = whitening_coloring_transform(fc.unsqueeze(0), fs.unsqueeze(0), alpha, eps, method, groups=groups, solver="eigh")
+    summed = F.fold(out, (H, W), patch, stride=stride)
+    count = F.fold(torch.ones_like(out), (H, W), patch, stride=stride)
     return (summed / count.clamp_min(1))[0].clamp(0, 1)

@@ -187,36 +187,47 @@ class CovariancePooling(nn.Module):
 
 
 def whitening_coloring_transform(
-    content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5, method: str = "auto",
-    **root_kwargs: Any,
+    content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5, method: str = "auto", *,
+    groups: int = 1, solver: str = "sqrtm", **root_kwargs: Any,
 ) -> torch.Tensor:
-    """Whitening-and-colouring transform (universal style transfer) of feature maps, per image:
-    ``Σ_s^{1/2} Σ_c^{-1/2} (f_c − μ_c) + μ_s``, blended as ``α·out + (1 − α)·f_c``.
+    """Whitening-and-colouring transform (universal style transfer) of feature maps, per image and
+    channel group: ``Σ_s^{1/2} Σ_c^{-1/2} (f_c − μ_c) + μ_s``, blended as ``α·out + (1 − α)·f_c``.
 
     Args:
-        content: content features ``(B, C, H, W)``.
-        style: style features ``(B, C, H', W')`` (sizes may differ).
+        content: content features ``(B, C, ...)``.
+        style: style features ``(B, C, ...)`` (spatial sizes may differ).
         alpha: strength of the transfer in [0, 1].
         eps: ridge added to both covariances.
-        method: matrix-root method for both roots.
+        method: the method of ``solver``.
+        groups: split the ``C`` channels into this many contiguous blocks, each with its own
+            ``C/G × C/G`` covariance.
+        solver: ``"sqrtm"`` — both roots by :func:`sqrtm` / :func:`inv_sqrtm` (``method`` any
+            root method, ``root_kwargs`` passed on); ``"eigh"`` — all ``2·B·G`` covariances in one
+            batched :func:`ai4m_kit.linalg.eigh` call (``method`` ``"qr"``, ``"jacobi"``,
+            ``"torch"`` or ``"auto"``).
 
     Example:
-        >>> out = whitening_coloring_transform(torch.randn(1, 3, 8, 8), torch.randn(1, 3, 6, 6), method="eig")
+        >>> out = whitening_coloring_transform(torch.randn(1, 4, 8, 8), torch.randn(1, 4, 6, 6), method="eig", groups=2)
         >>> out.shape
-        torch.Size([1, 3, 8, 8])
+        torch.Size([1, 4, 8, 8])
     """
     for name, t in (("content", content), ("style", style)):
         if not isinstance(t, torch.Tensor) or t.ndim < 3:
-            raise ValueError(f"{name} must be shaped (B, C, H, W); got {getattr(t, 'shape', type(t))}")
+            raise ValueError(f"{name} must be shaped (B, C, ...); got {getattr(t, 'shape', type(t))}")
     if content.shape[:2] != style.shape[:2]:
         raise ValueError(f"content and style must share (B, C); got {tuple(content.shape[:2])} and {tuple(style.shape[:2])}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
     B, C = content.shape[:2]
-    eye = torch.eye(C, dtype=content.dtype, device=content.device)
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1 or C % groups:
+        raise ValueError(f"groups must be a positive divisor of the {C} channels; got {groups!r}")
+    if solver not in ("sqrtm", "eigh"):
+        raise ValueError(f"solver must be 'sqrtm' or 'eigh'; got {solver!r}")
+    k = C // groups
+    eye = torch.eye(k, dtype=content.dtype, device=content.device)
 
     def stats(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        f = t.reshape(B, C, -1)
+        f = t.reshape(B * groups, k, -1)
         mu = f.mean(dim=-1, keepdim=True)
         fc = f - mu
         cov = fc @ fc.transpose(-2, -1) / max(f.shape[-1] - 1, 1)
@@ -224,7 +235,16 @@ def whitening_coloring_transform(
 
     fc, _, cov_c = stats(content)
     _, mu_s, cov_s = stats(style)
-    whitened = inv_sqrtm(cov_c, method, **root_kwargs) @ fc
-    coloured = sqrtm(cov_s, method, **root_kwargs) @ whitened + mu_s
-    out = coloured.reshape(content.shape)
+    if solver == "eigh":
+        from ai4m_kit.linalg.eigh import eigh  # late import: eigh_layers imports this module
+
+        w, U = eigh(torch.cat([cov_c, cov_s]), method)
+        w = w.clamp_min(eps)  # ≥ eps in exact arithmetic (the ridge)
+        n = B * groups
+        whiten = U[:n] @ torch.diag_embed(w[:n].rsqrt()) @ U[:n].mT
+        colour = U[n:] @ torch.diag_embed(w[n:].sqrt()) @ U[n:].mT
+    else:
+        whiten = inv_sqrtm(cov_c, method, **root_kwargs)
+        colour = sqrtm(cov_s, method, **root_kwargs)
+    out = (colour @ (whiten @ fc) + mu_s).reshape(content.shape)
     return alpha * out + (1.0 - alpha) * content
