@@ -123,6 +123,7 @@ class _Buffers:
         self.cos = torch.empty(h, 1, B, **kw)
         self.sin = torch.empty(h, 1, B, **kw)
         self.two = torch.full((h, B), 2.0, **kw)
+        self.half = torch.tensor(0.5, **kw)  # a 0-dim tensor: a Python scalar costs a conversion per call
 
     def round(self, source: torch.Tensor, index: torch.Tensor) -> None:
         """One parallel round: gather ``source`` rows by ``index``, rotate, leave it in ``state``."""
@@ -132,7 +133,7 @@ class _Buffers:
         torch.copysign(self.two, self.diff, out=self.theta)
         self.theta.mul_(self.apq)
         torch.atan2(self.theta, self.diff.abs_(), out=self.theta)
-        self.theta.mul_(0.5)
+        self.theta.mul_(self.half)
         c, s = self.cos, self.sin
         torch.cos(self.theta, out=c.view_as(self.theta))
         torch.sin(self.theta, out=s.view_as(self.theta))
