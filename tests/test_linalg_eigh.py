@@ -183,7 +183,11 @@ def test_approximate_gradients_close_to_exact_for_separated_eigenvalues(grad_mod
         lambda bn: arrays(
             "float64",
             (bn[0], bn[1], bn[1]),
-            elements=st.one_of(st.just(0.0), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)),
+            # Subnormal entries are left out: results on the subnormal grid carry an absolute rounding
+            # of 5e-324, so no method (LAPACK included: 1.6e-12 relative on
+            # [[0, 2.2e-313], [2.2e-313, 2.2e-313]]) meets a bound relative to eps there.
+            elements=st.one_of(st.just(0.0), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False,
+                                                        allow_subnormal=False)),
         )
     ),
     method=st.sampled_from(SOLVERS),

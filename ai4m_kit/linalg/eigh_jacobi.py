@@ -17,9 +17,9 @@ the entries of ``A`` and of ``Vᵀ`` in the basis of the current round, ordered 
 1. one gather that moves the state from the previous round's basis to this round's (and also
    picks the three entries that define each angle);
 2. the angles (a few operations on ``(n/2, B)``);
-3. the row rotation ``Jᵀ[A | Vᵀ]`` (four operations on the p and q blocks);
-4. one gather that transposes the ``A`` block (``(JᵀA)ᵀ = AJ`` for symmetric ``A``) and a second
-   row rotation, which gives ``JᵀAJ``.
+3. the row rotation ``Jᵀ[A | Vᵀ]`` (four operations on the p and q row blocks);
+4. the column rotation ``(JᵀA)J``, in place on the p and q column blocks of ``A`` (the columns of
+   ``A`` are ordered like its rows, p columns first), with one copy.
 
 Every operation writes into buffers allocated once per working-set size, so a round is about
 twenty calls into PyTorch whatever the batch size.
@@ -58,8 +58,12 @@ def round_robin_schedule(n: int) -> list[tuple[list[int], list[int]]]:
 def _row(m: int, r: int, c2: int) -> int:
     """State row of entry ``(r, c2)``: position ``r = 2k + j`` (pair ``k``, ``j = 0`` for its p
     and 1 for its q) in the round's basis; ``c2 < m`` is a column of ``A``, ``c2 ≥ m`` column
-    ``c2 − m`` of ``Vᵀ``. Layout ``(j, k, c2)``."""
-    return ((r % 2) * (m // 2) + r // 2) * 2 * m + c2
+    ``c2 − m`` of ``Vᵀ``. Layout ``(j, k, c)`` where the ``A`` columns are themselves ordered
+    ``(j_c, k_c)`` (p columns of all pairs, then q columns), so that the column rotation, like the
+    row rotation, works on two contiguous blocks."""
+    h = m // 2
+    col = (c2 % 2) * h + c2 // 2 if c2 < m else c2
+    return ((r % 2) * h + r // 2) * 2 * m + col
 
 
 @lru_cache(maxsize=32)
@@ -86,17 +90,9 @@ def _plan(m: int, device: torch.device) -> dict:
         order = orders[t]
         steps.append(gather(lambda r, c2, o=order, p=pos: _row(m, p[o[r]], p[o[c2]] if c2 < m else c2)))
 
-    def a_row(r: int, c: int) -> int:  # layout (j, k, c) of the A block alone
-        return ((r % 2) * h + r // 2) * m + c
-
-    transpose = [0] * (m * m)
-    for r in range(m):
-        for c in range(m):
-            transpose[a_row(r, c)] = _row(m, c, r)
     return {
         "start": start,
         "steps": steps,
-        "transpose": torch.tensor(transpose, device=device),
         "off": torch.tensor([_row(m, r, c) for r in range(m) for c in range(m) if r != c], device=device),
         "diag": torch.tensor([_row(m, r, r) for r in range(m)], device=device),
         "vt": torch.tensor([_row(m, r, m + c) for r in range(m) for c in range(m)], device=device),
@@ -107,21 +103,20 @@ class _Buffers:
     """Work tensors and their views for a working set of ``B`` matrices of even size ``m``."""
 
     def __init__(self, plan: dict, m: int, B: int, dtype: torch.dtype, device: torch.device):
-        h, E, mm = m // 2, 2 * m * m, m * m
+        h, E = m // 2, 2 * m * m
         kw = {"dtype": dtype, "device": device}
-        self.transpose = plan["transpose"]
         self.state = torch.empty(E, B, **kw)
         self.p_rows, self.q_rows = self.state.view(2, h, 2 * m, B).unbind(0)
-        self.p_a, self.q_a = self.p_rows[:, :m], self.q_rows[:, :m]
+        self.p_cols, self.q_cols = self.state.view(2, h, 2, m, B)[:, :, 0].view(2, h, 2, h, B).unbind(2)
         self.gathered = torch.empty(E + 3 * h, B, **kw)
         self.g_p, self.g_q = self.gathered[:E].view(2, h, 2 * m, B).unbind(0)
         self.app, self.aqq, self.apq = self.gathered[E:].view(3, h, B).unbind(0)
-        self.transposed = torch.empty(mm, B, **kw)
-        self.t_p, self.t_q = self.transposed.view(2, h, m, B).unbind(0)
+        self.tmp = torch.empty(2, h, h, B, **kw)
         self.diff = torch.empty(h, B, **kw)
         self.theta = torch.empty(h, B, **kw)
         self.cos = torch.empty(h, 1, B, **kw)
         self.sin = torch.empty(h, 1, B, **kw)
+        self.cos_cols, self.sin_cols = self.cos.view(1, h, B), self.sin.view(1, h, B)  # indexed by k_c
         self.two = torch.full((h, B), 2.0, **kw)
         self.half = torch.tensor(0.5, **kw)  # a 0-dim tensor: a Python scalar costs a conversion per call
 
@@ -137,10 +132,13 @@ class _Buffers:
         c, s = self.cos, self.sin
         torch.cos(self.theta, out=c.view_as(self.theta))
         torch.sin(self.theta, out=s.view_as(self.theta))
-        _rotate(self.g_p, self.g_q, c, s, self.p_rows, self.q_rows)
-        # (Jᵀ A)ᵀ = A J for symmetric A: rotating the rows of the transpose gives Jᵀ A J.
-        torch.index_select(self.state, 0, self.transpose, out=self.transposed)
-        _rotate(self.t_p, self.t_q, c, s, self.p_a, self.q_a)
+        _rotate(self.g_p, self.g_q, c, s, self.p_rows, self.q_rows)  # Jᵀ [A | Vᵀ]
+        # (Jᵀ A) J: the same rotation on the p and q column blocks of A, in place with one copy.
+        cc, sc = self.cos_cols, self.sin_cols
+        torch.mul(self.p_cols, cc, out=self.tmp)
+        self.tmp.addcmul_(self.q_cols, sc, value=-1.0)
+        self.q_cols.mul_(cc).addcmul_(self.p_cols, sc)
+        self.p_cols.copy_(self.tmp)
 
 
 def _rotate(p, q, c, s, out_p, out_q) -> None:
