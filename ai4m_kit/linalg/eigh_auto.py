@@ -25,6 +25,9 @@ CACHE_NAME = "eigh_auto.json"
 CANDIDATES = ("torch", "jacobi", "qr")
 DEFAULT_DIMS = (4, 8, 16, 32)
 DEFAULT_BATCHES = (1, 16, 128, 1024)
+# Bumped when a solver's implementation changes its speed: older calibrations are then not used
+# (2: batch-last Jacobi with compaction).
+IMPL_VERSION = 2
 
 
 def cache_path() -> Path:
@@ -45,7 +48,7 @@ def device_key(device: torch.device | str, dtype: torch.dtype) -> str:
         name = torch.cuda.get_device_name(device)
     else:
         name = f"{device.type}:{platform.machine()}:{platform.processor() or 'cpu'}:threads={torch.get_num_threads()}"
-    return f"{name}|torch={torch.__version__}|{str(dtype).replace('torch.', '')}"
+    return f"{name}|torch={torch.__version__}|impl={IMPL_VERSION}|{str(dtype).replace('torch.', '')}"
 
 
 def _load() -> dict:

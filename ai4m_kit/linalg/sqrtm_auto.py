@@ -52,6 +52,9 @@ _DEFAULTS: dict[str, Any] = {
     "lya_tol": None, "eig_grad": "exact", "eig_degree": 9,
 }
 
+# Bumped when a method's implementation changes its speed or accuracy: older measurements are
+# then not used (2: fused products, Paterson–Stockmeyer MTP, polished MTP backward).
+IMPL_VERSION = 2
 _memory: dict[str, dict[str, Any]] = {}
 _loaded_from: Path | None = None
 # (n, batch, dtype, device, inverse, grad, tol, threads, $AI4M_CACHE) -> chosen keyword arguments:
@@ -101,7 +104,7 @@ def cache_key(n: int, batch: int, dtype: torch.dtype, device: torch.device | str
         dtype = torch.float32
     return "|".join([
         "inv_sqrtm" if inverse else "sqrtm", f"n={n}", f"batch={batch_bucket(batch)}", str(dtype).replace("torch.", ""),
-        device_name(device), f"threads={torch.get_num_threads()}", "fwd+bwd" if grad else "fwd",
+        device_name(device), f"threads={torch.get_num_threads()}", "fwd+bwd" if grad else "fwd", f"impl={IMPL_VERSION}",
     ])
 
 
