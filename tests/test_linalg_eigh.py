@@ -264,3 +264,11 @@ def test_check_accepts_huge_finite_entries_whose_sum_overflows():
     A[0, 1] = -3e38
     with pytest.raises(ValueError, match="symmetric"):
         check_symmetric(A)
+
+
+def test_jacobi_warns_when_the_sweep_cap_is_reached():
+    from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh
+
+    X = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="did not converge in 2 sweeps"):
+        jacobi_eigh(X + X.mT, max_sweeps=2)

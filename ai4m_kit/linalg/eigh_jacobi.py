@@ -27,6 +27,7 @@ twenty calls into PyTorch whatever the batch size.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import torch
@@ -208,6 +209,9 @@ def jacobi_eigh(
         prev = off
         for t in range(m - 1):
             buf.round(buf.state, steps[t])
+    else:
+        warnings.warn(f"jacobi_eigh: {len(alive)} matrices did not converge in {max_sweeps} sweeps", RuntimeWarning,
+                      stacklevel=2)
     if buf.state is not final:
         final.index_copy_(1, alive, buf.state)
     evals = final.index_select(0, plan["diag"]).T
