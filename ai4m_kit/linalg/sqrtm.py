@@ -31,8 +31,9 @@ Five methods, one signature (``A`` shaped ``(..., n, n)``):
   After a polish the last Newton step's ``S⁻¹`` gives ``s_min`` (power iteration), and the
   Lyapunov iteration takes Chen–Chow scaled steps (5 instead of 6 at condition ≈ 30).
   Measured gradient errors in float32 (64×64, batch 64) at condition 28 / 74 / 274 / 1478: MTP
-  2.9e-4 / 4.9e-5 / 2.6e-5 / 4.0e-4; MPA unpolished 5.0e-4 / 7.6e-3 / 7.8e-2 / 3.8e-1 (MPA with
-  ``lya_polish=6``: 2.6e-4 / 4.5e-5 / 2.1e-3 / 1.3e-2). ``"fast"`` runs 5 iterations with spectral
+  3.3e-5 / 2.2e-5 / 1.8e-4 / 3.9e-4; MPA unpolished 5.0e-4 / 7.6e-3 / 7.8e-2 / 3.8e-1 (MPA with
+  ``lya_polish=6``: 1.1e-5 / 4.2e-5 / 2.1e-3 / 1.3e-2); inverse roots: MTP 3.1e-4 / 3.0e-4 /
+  3.3e-4 / 2.0e-3, MPA 3.4e-5 / 1.4e-4 / 9.9e-3 / 5.9e-2. ``"fast"`` runs 5 iterations with spectral
   scaling on the forward's ``S``; ``"published"`` runs 8 iterations with Frobenius scaling (the
   published setting, 5 % off on 64×64 sample covariances).
 - ``"ns"``: the coupled Newton–Schulz iteration (Higham), differentiated by autograd.
