@@ -432,7 +432,7 @@ def _lyapunov_settings(lyapunov: str, iterations: int | None, tol: float | None,
 
 
 def refine_sqrt(A: torch.Tensor, S: torch.Tensor, max_steps: int = 6, rtol: float | None = None,
-                return_inverse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                return_inverse: bool = False, min_steps: int = 1) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Polish an approximate root ``S`` of ``A`` that commutes with ``A`` (a polynomial or rational
     function of ``A``, as MTP and MPA give) by Newton steps ``S ← ½ (S + S^{-1} A)`` (Cholesky
     inverse; LU where ``S`` is not numerically positive definite).
@@ -446,7 +446,9 @@ def refine_sqrt(A: torch.Tensor, S: torch.Tensor, max_steps: int = 6, rtol: floa
     ill-conditioned ``A``, where this Newton iteration is unstable (Higham) and would diverge.
     Steps are symmetrised, which delays that instability. A matrix whose step is not finite keeps
     its ``S``. With ``return_inverse`` also returns the inverse of the last iterate before the
-    final step (its smallest eigenvalues are within ``δ`` of the result's).
+    final step (its smallest eigenvalues are within ``δ`` of the result's). The first
+    ``min_steps − 1`` steps are taken without measuring ``δ`` (one product fewer each), for roots
+    known to need them.
 
     Example:
         >>> A = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))
@@ -457,7 +459,7 @@ def refine_sqrt(A: torch.Tensor, S: torch.Tensor, max_steps: int = 6, rtol: floa
     if rtol is None:
         rtol = (800 * torch.finfo(S.dtype).eps) ** 0.5
     previous = float("inf")
-    for _ in range(max_steps):
+    for i in range(max_steps):
         L, info = torch.linalg.cholesky_ex(S)
         fallback = bool((info != 0).any())
         M = torch.linalg.inv_ex(S)[0] if fallback else torch.cholesky_inverse(L)
@@ -466,6 +468,9 @@ def refine_sqrt(A: torch.Tensor, S: torch.Tensor, max_steps: int = 6, rtol: floa
         if fallback:  # S not numerically positive definite: keep S where the step is not finite
             ok = torch.isfinite(step).flatten(-2).all(dim=-1)[..., None, None]
             step = torch.where(ok, step, S)
+        if i < min_steps - 1:
+            S = step
+            continue
         delta = _add_to_diagonal_(M @ MA, -1.0).abs_().amax().item()
         S = step
         if delta <= rtol or not delta < previous:  # converged, stalled, or NaN
@@ -483,8 +488,7 @@ class _LyapunovRoot(torch.autograd.Function):
         kernel = _mtp_forward if method == "mtp" else _mpa_forward
         S, R, u = kernel(A, degree, want_sqrt=not inverse or need_grad, want_inv=inverse,
                          normalisation=normalisation)
-        ctx.inverse = inverse
-        ctx.lya = lya
+        ctx.inverse, ctx.lya, ctx.method = inverse, lya, method
         if need_grad:
             ctx.save_for_backward(A if lya["refine"] else None, S, R if inverse else None, u)
         return R if inverse else S
@@ -500,11 +504,12 @@ class _LyapunovRoot(torch.autograd.Function):
         if bound:  # ‖S‖₂ ≤ √u: start with ‖B_0‖ ≤ LYAPUNOV_OVERSCALE < √3
             lya["scale"] = u.sqrt() / LYAPUNOV_OVERSCALE
         if refine:
-            S, M = refine_sqrt(A, S, max_steps=refine, return_inverse=True)
+            # The degree-8 Taylor root needs two steps at any useful condition number.
+            S, M = refine_sqrt(A, S, max_steps=refine, return_inverse=True, min_steps=2 if ctx.method == "mtp" else 1)
             if bound and lya["iterations"] is None:
                 # ‖S⁻¹‖₂ by power iteration gives s_min (over-estimated a little: a safety factor),
                 # so the Lyapunov iteration can use the scaled steps on [s_min/√u, 1].
-                lower = float((LYAPUNOV_LOWER_SAFETY / (_spectral_norm_estimate(M) * u.sqrt())).amin())
+                lower = float((LYAPUNOV_LOWER_SAFETY / (_spectral_norm_estimate(M, steps=4) * u.sqrt())).amin())
                 if 0.0 < lower < 1.0:
                     lya["scale"], lya["lower"] = u.sqrt(), lower
             if ctx.inverse:
