@@ -207,21 +207,15 @@ def _scaled_powers(A: torch.Tensor, method: str, degree: int, normalisation: str
     return c, powers, u
 
 
-def _spd_inverse(S: torch.Tensor) -> torch.Tensor:
-    """``S⁻¹`` for symmetric positive definite ``S`` by Cholesky; LU where Cholesky fails."""
-    L, info = torch.linalg.cholesky_ex(S)
-    if bool((info != 0).any()):
-        return torch.linalg.inv(S)
-    return torch.cholesky_inverse(L)
-
-
-def _spd_solve(M: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """``M^{-1} B`` for symmetric positive definite ``M`` by Cholesky (inverse then one product:
-    on CPU two batched triangular solves cost more); LU where Cholesky fails."""
+def _spd_solve(M: torch.Tensor, B: torch.Tensor | None = None) -> torch.Tensor:
+    """``M^{-1} B`` (``M^{-1}`` when ``B`` is None) for symmetric positive definite ``M`` by Cholesky
+    (inverse then one product: on CPU two batched triangular solves cost more); LU where Cholesky
+    fails."""
     L, info = torch.linalg.cholesky_ex(M)
     if bool((info != 0).any()):
-        return torch.linalg.solve(M, B)
-    return torch.cholesky_inverse(L) @ B
+        return torch.linalg.inv(M) if B is None else torch.linalg.solve(M, B)
+    inv = torch.cholesky_inverse(L)
+    return inv if B is None else inv @ B
 
 
 # --------------------------------------------------------------------------- forward kernels
@@ -513,7 +507,7 @@ class _LyapunovRoot(torch.autograd.Function):
                 if 0.0 < lower < 1.0:
                     lya["scale"], lya["lower"] = u.sqrt(), lower
             if ctx.inverse:
-                R = _spd_inverse(S)
+                R = _spd_solve(S)
         if ctx.inverse:
             # d(S^{-1}) = −R dS R, so the upstream gradient on S is −R Ḡ R.
             G = -(R @ G @ R)
