@@ -53,8 +53,9 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 # Bumped when a method's implementation changes its speed or accuracy: older measurements are
-# then not used (2: fused products, Paterson–Stockmeyer MTP, polished MTP backward).
-IMPL_VERSION = 2
+# then not used (2: fused products, Paterson–Stockmeyer MTP, polished MTP backward; 3: squared
+# Smith solver, binomial-series polish for MTP and MPA).
+IMPL_VERSION = 3
 _memory: dict[str, dict[str, Any]] = {}
 _loaded_from: Path | None = None
 # (n, batch, dtype, device, inverse, grad, tol, threads, $AI4M_CACHE) -> chosen keyword arguments:

@@ -31,6 +31,7 @@ from ai4m_kit.bench import interleaved_medians, set_threads
 from ai4m_kit.linalg.sqrtm import (
     closed_form_grad,
     lyapunov_newton_schulz,
+    lyapunov_smith,
     reference_covariance,
     reference_root,
     sqrtm,
@@ -134,18 +135,25 @@ def _lyapunov_sweep(s: dict[str, Any], dtype, device) -> dict[str, xr.DataArray]
     ref = closed_form_grad(A64, G64)
     S = reference_root(A64).to(dtype=dtype, device=device)
     G = G64.to(dtype=dtype, device=device)
-    scales = ["spectral", "fro"]
-    err = np.array([[_rel(lyapunov_newton_schulz(S, G, iterations=k, scale=sc)[0], ref)
-                     for k in s["lya_iterations"]] for sc in scales])
-    calls = {f"{k}": (lambda k=k: lyapunov_newton_schulz(S, G, iterations=k, scale="spectral"))
-             for k in s["lya_iterations"]}
+    # Error vs steps of the two solvers (Newton–Schulz with the spectral scaling and with the
+    # published Frobenius one; squared Smith, shift from power-iteration estimates), and time.
+    solvers = {
+        "newton-schulz (spectral)": lambda k: lyapunov_newton_schulz(S, G, iterations=k, scale="spectral"),
+        "newton-schulz (fro)": lambda k: lyapunov_newton_schulz(S, G, iterations=k, scale="fro"),
+        "smith": lambda k: lyapunov_smith(S, G, iterations=k),
+    }
+    err = np.array([[_rel(solve(k)[0], ref) for k in s["lya_iterations"]] for solve in solvers.values()])
+    timed = ("newton-schulz (spectral)", "smith")
+    calls = {f"{name}|{k}": (lambda name=name, k=k: solvers[name](k)) for name in timed for k in s["lya_iterations"]}
     t = interleaved_medians(calls, repeats=s["repeats"], device=device, min_time=0.01)
     return {
-        "lya_grad_err": xr.DataArray(err, dims=("scaling", "lya_iterations"),
-                                     coords={"scaling": scales, "lya_iterations": s["lya_iterations"]},
+        "lya_grad_err": xr.DataArray(err, dims=("solver", "lya_iterations"),
+                                     coords={"solver": list(solvers), "lya_iterations": s["lya_iterations"]},
                                      attrs={"long_name": "gradient relative error (exact S)"}),
-        "lya_time": xr.DataArray([t[f"{k}"] for k in s["lya_iterations"]], dims=("lya_iterations",),
-                                 coords={"lya_iterations": s["lya_iterations"]}, attrs={"units": "s"}),
+        "lya_time": xr.DataArray([[t[f"{name}|{k}"] for k in s["lya_iterations"]] for name in timed],
+                                 dims=("lya_solver", "lya_iterations"),
+                                 coords={"lya_solver": list(timed), "lya_iterations": s["lya_iterations"]},
+                                 attrs={"units": "s"}),
     }
 
 
@@ -434,10 +442,11 @@ def plot(ds: xr.Dataset):
     err_deg = curves(ds["err_vs_degree"], "series", "degree", "forward rel. error").opts(title="Error vs degree (MTP, MPA)")
     err_ns = hv.Curve((ds["ns_iterations"].values, ds["err_vs_ns_iterations"].values), "ns_iterations",
                       "forward rel. error").opts(logy=True, title="Error vs NS iterations")
-    lya_err = curves(ds["lya_grad_err"], "scaling", "lya_iterations", "gradient rel. error").opts(
-        title="Lyapunov backward: error vs iterations")
-    lya_t = hv.Curve((ds["lya_iterations"].values, ds["lya_time"].values * 1e3), "lya_iterations", "ms").opts(
-        title="Lyapunov backward: time vs iterations")
+    lya_err = curves(ds["lya_grad_err"], "solver", "lya_iterations", "gradient rel. error").opts(
+        title="Lyapunov solvers: error vs steps")
+    lya_t = hv.NdOverlay({str(g): hv.Curve((ds["lya_iterations"].values, ds["lya_time"].sel(lya_solver=g).values * 1e3),
+                                           "lya_iterations", "ms") for g in ds["lya_solver"].values},
+                         kdims="lya_solver").opts(title="Lyapunov solvers: time vs steps")
     t_batch = curves(ds["time_fwd_bwd_vs_batch"] * 1e3, "method", "batch", "ms", logx=True).opts(
         title=f"Forward+backward time vs batch ({ds.attrs['sweep_dim']}x{ds.attrs['sweep_dim']})", legend_position="left")
     t_dim = curves(ds["time_fwd_bwd_vs_dim"] * 1e3, "method", "dim", "ms", logx=True).opts(
