@@ -179,6 +179,8 @@ def test_lya_polish_option():
     assert errs[1] < 1e-3 < errs[0] and errs[1] * 5 < errs[0]  # measured 4.0e-3 -> 4.8e-4
     with pytest.raises(ValueError, match="lya_polish"):
         sqrtm(torch.eye(3), "mpa", lya_polish=-1)
+    with pytest.raises(ValueError, match="lya_solver"):
+        sqrtm(torch.eye(3), "mpa", lya_solver="bartels-stewart")
 
 
 def test_spectral_upper_bound_is_guaranteed_and_tight():

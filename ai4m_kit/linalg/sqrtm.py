@@ -479,8 +479,8 @@ def _spectral_norm_estimate(S: torch.Tensor, steps: int = 8) -> torch.Tensor:
 
 
 def _lyapunov_settings(lyapunov: str, iterations: int | None, tol: float | None,
-                       normalisation: str = "spectral", method: str = "mpa", polish: int | None = None,
-                       inverse: bool = False, solver: str | None = None) -> dict[str, Any]:
+                       normalisation: str = "spectral", polish: int | None = None,
+                       solver: str | None = None) -> dict[str, Any]:
     if lyapunov not in LYAPUNOV_MODES:
         raise ValueError(f"lyapunov must be one of {LYAPUNOV_MODES}; got {lyapunov!r}")
     if solver is not None and solver not in LYAPUNOV_SOLVERS:
@@ -738,8 +738,7 @@ def _root(
                 raise ValueError(f"degree for method 'mpa' must have orders >= 0, not both 0; got {degree!r}")
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}; got {normalisation!r}")
-        lya = _lyapunov_settings(lyapunov, lya_iterations, lya_tol, normalisation, method, lya_polish, inverse,
-                                 lya_solver)
+        lya = _lyapunov_settings(lyapunov, lya_iterations, lya_tol, normalisation, lya_polish, lya_solver)
         out = _LyapunovRoot.apply(A, method, deg, inverse, lya, normalisation)
     elif method == "ns":
         its = DEFAULT_NS_ITERATIONS if iterations is None else iterations
@@ -785,17 +784,16 @@ def sqrtm(
             spectral scaling, forward's root) or ``"published"`` (8 iterations, Frobenius scaling).
         normalisation: scale ``c`` of ``Z = I − A/c`` for MTP/MPA: ``"spectral"`` (default:
             from the bound ``‖A⁴‖_F^{1/4} ≥ λ_max``; [5/5] MPA within 1e-4 on condition-30
-            covariances, so the accurate backward needs no polishing)
-            or ``"frobenius"`` (``c = ‖A‖_F`` as published; percent-level MPA error, and the
-            accurate backward then polishes the root first).
+            covariances) or ``"frobenius"`` (``c = ‖A‖_F`` as published; percent-level MPA error, and the
+            accurate backward's polish takes more steps).
         lya_iterations: fixed Lyapunov step count (overrides the mode's and ``lya_tol``).
         lya_tol: stopping tolerance of the accurate mode: for ``"smith"`` a bound on the relative
             error of the Lyapunov solution (default 1e-5), for ``"newton-schulz"`` on
             ``max |B² − I|`` (default 1e-3).
         lya_polish: at most this many polishing steps on the forward's root before the Lyapunov
-            solve (:func:`refine_sqrt`), stopping once converged (default: 6 for MTP, for
-            inverse roots and for the Frobenius normalisation, 0 for the MPA square root; see
-            the module docstring for the measured effect on ill-conditioned covariances).
+            solve (:func:`refine_sqrt`), stopping once within 1e-3 (default: 6 in the accurate
+            mode, 0 otherwise; ``0`` turns it off; see the module docstring for the measured
+            effect on ill-conditioned covariances).
         lya_solver: Lyapunov solver: ``"smith"`` (default of the accurate mode; squared Smith
             iteration, :func:`lyapunov_smith`) or ``"newton-schulz"`` (the matrix-sign iteration
             of the published method, default of ``"fast"`` and ``"published"``;
