@@ -434,6 +434,7 @@ def lyapunov_smith(
     n = shape[-1]
     S = S.reshape(-1, n, n)
     tiny = torch.finfo(S.dtype).tiny
+
     def per_matrix(x: Any) -> torch.Tensor:  # a bound given for (..., 1, 1) as (batch, 1, 1)
         return torch.as_tensor(x, dtype=S.dtype, device=S.device).expand(shape[:-2] + (1, 1)).reshape(-1, 1, 1)
 
@@ -599,9 +600,10 @@ class _LyapunovRoot(torch.autograd.Function):
         lya = dict(ctx.lya)
         refine, solver = lya.pop("refine"), lya.pop("solver")
         bound = lya["scale"] == "bound"
-        M = None
+        inv_norm = None  # ‖S⁻¹‖₂ = 1/s_min, by power iteration on the polish's last inverse
         if refine:
             S, M = refine_sqrt(A, S, max_steps=refine, rtol=POLISH_RTOL, return_inverse=True)
+            inv_norm = _spectral_norm_estimate(M, steps=4)
             if ctx.inverse:
                 R = _spd_solve(S)
         if ctx.inverse:
@@ -609,17 +611,16 @@ class _LyapunovRoot(torch.autograd.Function):
             G = -(R @ G @ R)
         if solver == "smith":
             upper = u.sqrt() if bound else None  # ‖S‖₂ ≤ √u
-            # ‖S⁻¹‖₂ by power iteration on the polish's last inverse gives s_min
-            lower = None if M is None else 1.0 / _spectral_norm_estimate(M, steps=4)
+            lower = None if inv_norm is None else 1.0 / inv_norm
             X, _ = lyapunov_smith(S, G, iterations=lya["iterations"], tol=lya["tol"],
                                   max_iterations=SMITH_MAX_ITERATIONS, upper=upper, lower=lower)
             return _sym(X), None, None, None, None, None
         if bound:  # ‖S‖₂ ≤ √u: start with ‖B_0‖ ≤ LYAPUNOV_OVERSCALE < √3
             lya["scale"] = u.sqrt() / LYAPUNOV_OVERSCALE
-            if M is not None and lya["iterations"] is None:
+            if inv_norm is not None and lya["iterations"] is None:
                 # s_min (over-estimated a little: a safety factor) lets the iteration take the
                 # scaled steps on [s_min/√u, 1].
-                lower = float((LYAPUNOV_LOWER_SAFETY / (_spectral_norm_estimate(M, steps=4) * u.sqrt())).amin())
+                lower = float((LYAPUNOV_LOWER_SAFETY / (inv_norm * u.sqrt())).amin())
                 if 0.0 < lower < 1.0:
                     lya["scale"], lya["lower"] = u.sqrt(), lower
         X, _ = lyapunov_newton_schulz(S, G, **lya)
