@@ -272,3 +272,29 @@ def test_jacobi_warns_when_the_sweep_cap_is_reached():
     X = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
     with pytest.warns(RuntimeWarning, match="did not converge in 2 sweeps"):
         jacobi_eigh(X + X.mT, max_sweeps=2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_qr_double_shift_option_matches_the_default(dtype):
+    """Two Wilkinson-shifted sweeps per deflation check give the same decomposition quality."""
+    from ai4m_kit.linalg.eigh_qr import qr_eigh
+
+    A = adversarial_batch(36, 9, dtype=dtype, seed=3)
+    A = A / A.abs().amax((-2, -1), keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+    ref = decomposition_errors(A, *torch.linalg.eigh(A))
+    eps = torch.finfo(dtype).eps
+    for double_shift in (False, True):
+        w, V = qr_eigh(A, double_shift=double_shift)
+        ours = decomposition_errors(A, w, V)
+        for key in ("reconstruction", "orthogonality"):
+            assert ours[key].max().item() <= 10 * max(ref[key].max().item(), eps), (double_shift, key)
+        torch.testing.assert_close(w.sort(-1).values.double(), torch.linalg.eigh(A.double())[0],
+                                   rtol=0, atol=20 * 9 * eps)
+
+
+def test_qr_warns_when_the_iteration_cap_is_reached():
+    from ai4m_kit.linalg.eigh_qr import qr_eigh
+
+    X = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="did not converge in 2 iterations"):
+        qr_eigh((X + X.mT) / 8, max_iter=2)
