@@ -44,38 +44,37 @@ def _tridiagonalize_batch_last(At: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     """Householder reduction of symmetric batch-last matrices ``At`` ``(n, n, B)``.
 
     Returns the band ``T`` ``(2n + 3, B)`` (see the module docstring; pads zero) and ``Qᵀ``
-    ``(n, n, B)`` with ``A = Q T Qᵀ``. The reflector of column ``k`` is ``I − τ v vᵀ`` with
-    ``v = x − α e₁``, ``α = −sign(x₀)‖x‖`` and ``τ = 2/‖v‖² = 1/(‖x‖(‖x‖ + |x₀|))``; ``x = 0`` gives
-    ``τ = 0``, the identity.
+    ``(n, n, B)`` with ``A = Q T Qᵀ``. The reflector of column ``k`` is ``I − u uᵀ`` with
+    ``u = √2 v/‖v‖``, ``v = x − α e₁`` and ``α = −sign(x₀)‖x‖`` (``‖v‖² = 2‖x‖(‖x‖ + |x₀|)``);
+    ``x = 0`` gives ``u = 0``, the identity.
     """
     n, B = At.shape[0], At.shape[-1]
     M = At.clone()
     Qt = torch.zeros_like(At)
     Qt.diagonal(0, 0, 1).fill_(1.0)
     T = At.new_zeros(2 * n + 3, B)
+    tiny = torch.finfo(At.dtype).tiny
     for k in range(n - 2):
         x = M[k + 1 :, k]  # (m, B), m = n − k − 1
         # The reflector is scale-invariant: build it from x / max|x| so that no square underflows.
-        xmax = x.abs().amax(0)
-        v = x / torch.where(xmax > 0, xmax, 1.0)
+        xmax = x.abs().amax(0).clamp_min_(tiny)
+        v = x / xmax
         xn = v.square().sum(0).sqrt_()
         x0 = v[0].clone()
         alpha = torch.copysign(xn, x0).neg_()
         v[0].sub_(alpha)
-        den = xn * (xn + x0.abs())
-        tau = torch.where(den > 0, den.reciprocal(), den)
-        alpha.mul_(xmax)
-        T[2 * k + 2] = alpha
-        # Two-sided update of the trailing block: A22 − v wᵀ − w vᵀ with p = τ A22 v, w = p − (τ/2)(pᵀv) v.
+        # u = v / sqrt(‖x‖(‖x‖ + |x₀|)) has ‖u‖² = 2, so the reflector is I − u uᵀ (x = 0 gives u = 0).
+        u = v.div_(xn.mul(xn + x0.abs_()).sqrt_().clamp_min_(tiny))
+        T[2 * k + 2] = alpha.mul_(xmax)
+        # Two-sided update of the trailing block: A22 − u wᵀ − w uᵀ with p = A22 u, w = p − ½(pᵀu) u.
         A22 = M[k + 1 :, k + 1 :]
-        p = (A22 * v).sum(1).mul_(tau)
-        w = p.addcmul_(v, (p * v).sum(0).mul_(tau).mul_(0.5), value=-1.0)
-        A22.addcmul_(v.unsqueeze(1), w.unsqueeze(0), value=-1.0)
-        A22.addcmul_(w.unsqueeze(1), v.unsqueeze(0), value=-1.0)
-        # Q ← Q (I − τ v vᵀ) on columns k+1..: rows k+1.. of Qᵀ.
+        p = (A22 * u).sum(1)
+        w = p.addcmul_(u, (p * u).sum(0).mul_(0.5), value=-1.0)
+        A22.addcmul_(u.unsqueeze(1), w.unsqueeze(0), value=-1.0)
+        A22.addcmul_(w.unsqueeze(1), u.unsqueeze(0), value=-1.0)
+        # Q ← Q (I − u uᵀ) on columns k+1..: rows k+1.. of Qᵀ.
         Qs = Qt[k + 1 :]
-        y = (Qs * v.unsqueeze(1)).sum(0).mul_(tau)
-        Qs.addcmul_(v.unsqueeze(1), y.unsqueeze(0), value=-1.0)
+        Qs.addcmul_(u.unsqueeze(1), (Qs * u.unsqueeze(1)).sum(0).unsqueeze(0), value=-1.0)
     T[1 : 2 * n : 2] = M.diagonal(0, 0, 1).T
     if n >= 2:
         T[2 * n - 2] = M[n - 1, n - 2]
