@@ -29,7 +29,7 @@ sign flip) where it must not act:
   so no bulge leaks past a window's end; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
   (``tiny`` added to ``x`` makes ``(0, 0)`` give ``c = 1``).
 
-A position costs 18 batched operations (5 for the angle, 7 for the 2×2 block, 2 for the bulge, 4
+A position costs 19 batched operations (5 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
 for the eigenvectors), whatever the batch size.
 """
 
@@ -107,38 +107,40 @@ class _Chase:
         n, B = Qt.shape[0], Qt.shape[-1]
         self.n, self.T, self.Qt = n, T, Qt
         self.g = T.new_zeros(n + 1, B)  # g[k]: the bulge entering position k
-        self.tmp = T.new_empty(3, B)
+        self.tmp = T.new_empty(2, 2, B)  # [[p, t], [u, w]]
         self.tmpq = T.new_empty(2, n, B)
-        self.x, self.r, self.c, self.s, self.trace = T.new_empty(5, B).unbind(0)
+        self.x, self.r, self.c, self.s = T.new_empty(4, B).unbind(0)
         self.tiny = torch.finfo(T.dtype).tiny
         tmp, tq = self.tmp, self.tmpq
         self.views = [
-            (T[2 * k], self.g[k], T[2 * k + 1 : 2 * k + 3], T[2 * k + 2 : 2 * k + 4], T[2 * k + 1], T[2 * k + 3],
-             T[2 * k + 4], self.g[k + 1], Qt[k : k + 2], Qt[k], Qt[k + 1], tmp[0:2], tmp[1:3], tmp[0], tmp[2], tq[0],
-             tq[1])
+            (T[2 * k], self.g[k], T[2 * k + 1 : 2 * k + 3], T[2 * k + 2 : 2 * k + 4], T[2 * k + 3], T[2 * k + 4],
+             self.g[k + 1], Qt[k : k + 2], Qt[k], Qt[k + 1], tmp[0], tmp[1], tmp[:, 0], tmp[:, 1], tmp[1, 0],
+             tmp[1, 1], tq[0], tq[1])
             for k in range(n - 1)
         ]
 
     def sweep(self, kmin: int, kmax: int) -> None:
         """Chase the bulges prepared in ``T[2 lo]`` and ``g[lo]`` over positions ``kmin..kmax−1``."""
-        xt, r, c, s, trace, tmpq, tiny = self.x, self.r, self.c, self.s, self.trace, self.tmpq, self.tiny
+        xt, r, c, s, tmpq, tiny = self.x, self.r, self.c, self.s, self.tmpq, self.tiny
         for k in range(kmin, kmax):
-            x, z, block, below, a, cc, e_next, g_next, qpair, q0, q1, pt, tneg, p, neg, tq0, tq1 = self.views[k]
+            x, z, block, below, cc, e_next, g_next, qpair, q0, q1, pt, uw, pu, tw, u, w, tq0, tq1 = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
             torch.add(x, tiny, out=xt)
             torch.hypot(xt, z, out=r)
             torch.div(xt, r, out=c)
             torch.div(z, r, out=s)
             torch.sub(r, tiny, out=x)
-            # Gᵀ [[a, b], [b, cc]] G: (p, t) = c (a, b) + s (b, cc); (a', b') = c (p, t) + s (t, −p);
-            # cc' from the trace (as LAPACK's implicit QL/QR steps do).
-            torch.add(a, cc, out=trace)
+            # Gᵀ [[a, b], [b, cc]] G: (p, t) = c (a, b) + s (b, cc), (u, w) = c (b, cc) − s (a, b), then
+            # (a', b') = c (p, u) + s (t, w) and cc' = c w − s u. No trace shortcut: c = ±1, s = 0 leaves
+            # the block bitwise unchanged.
             torch.mul(block, c, out=pt)
             pt.addcmul_(below, s)
-            torch.neg(p, out=neg)
-            torch.mul(pt, c, out=block)
-            block.addcmul_(tneg, s)
-            torch.sub(trace, a, out=cc)
+            torch.mul(below, c, out=uw)
+            uw.addcmul_(block, s, value=-1.0)
+            torch.mul(pu, c, out=block)
+            block.addcmul_(tw, s)
+            torch.mul(w, c, out=cc)
+            cc.addcmul_(u, s, value=-1.0)
             # The rotation moves s·e_{k+1} into the bulge under e_k.
             g_next.addcmul_(s, e_next)
             e_next.mul_(c)
