@@ -302,3 +302,16 @@ def test_qr_warns_when_the_iteration_cap_is_reached():
     X = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
     with pytest.warns(RuntimeWarning, match="did not converge in 2 iterations"):
         qr_eigh((X + X.mT) / 8, max_iter=2)
+
+
+def test_bench_eigh_prints_ratios_checked_and_unchecked(capsys, tmp_path, monkeypatch):
+    from ai4m_kit.cli import main
+
+    monkeypatch.setenv("AI4M_CACHE", str(tmp_path))
+    eigh_auto.clear_memo()
+    assert main(["bench", "eigh", "--dtype", "float64", "--dims", "4,8", "--batch", "16", "--grid-batch", "1,8",
+                 "--acc-batch", "9", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "qr<=2x" in out and "(torch)" in out and "/" in out.split("[2]")[1]
+    assert "all targets met:" in out
+    eigh_auto.clear_memo()
