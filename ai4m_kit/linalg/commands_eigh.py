@@ -4,7 +4,8 @@ measured in the same run, accuracy on adversarial batches, and the ``"auto"`` ch
 Sections: (1) time at one batch size per ``n`` with the issue's targets; (2) ``"auto"`` against
 ``torch.linalg.eigh`` on a grid of batch sizes; (3) reconstruction and orthogonality errors relative
 to ``torch.linalg.eigh`` in the same dtype. ``--calibrate`` first re-measures the cached crossovers
-that ``"auto"`` uses and prints the decision map.
+that ``"auto"`` uses and prints the decision map; ``--compile`` adds ``eigh(A, "qr", compile=True)``
+to section 1.
 
 Also runnable as ``python -m ai4m_kit.linalg.commands_eigh``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import torch
 
@@ -39,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-grid", action="store_true", help="skip section 2")
     p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
     p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
+    p.add_argument("--compile", action="store_true",
+                   help="section 1 also times qr with compile=True (torch.compile; the first call per n and dtype "
+                        "compiles, about a minute on a 2-core CPU, and is reported apart)")
 
 
 def register_bench(bench_subparsers) -> None:
@@ -55,12 +60,13 @@ def _random_symmetric(batch: int, n: int, dtype: torch.dtype, device: str, seed:
 
 def time_methods(A: torch.Tensor, methods, repeats: int, device: str, *, unchecked: bool = False) -> dict[str, float]:
     """Median seconds per call of ``eigh(A, method)`` for each method and of ``torch.linalg.eigh``
-    (key ``"baseline"``), interleaved in the same rounds; with ``unchecked`` also of
-    ``eigh(A, method, check=False)`` (keys ``"<method> unchecked"``)."""
+    (key ``"baseline"``), interleaved in the same rounds; the method ``"qr compiled"`` is
+    ``eigh(A, "qr", compile=True)``; with ``unchecked`` also ``eigh(A, method, check=False)`` (keys
+    ``"<method> unchecked"``)."""
     from ai4m_kit.linalg.eigh import eigh
 
     cands = {"baseline": lambda: torch.linalg.eigh(A)}
-    cands.update({m: (lambda m=m: eigh(A, m)) for m in methods})
+    cands.update({m: (lambda m=m: eigh(A, "qr", compile=True) if m == "qr compiled" else eigh(A, m)) for m in methods})
     if unchecked:
         cands.update({f"{m} unchecked": (lambda m=m: eigh(A, m, check=False)) for m in methods})
     return interleaved_medians(cands, repeats=repeats, device=device, min_time=0.02)
@@ -88,21 +94,29 @@ def run_bench(args: argparse.Namespace) -> int:
                 print(f"  {n:>9} " + "".join(f"{c:>9}" for c in row))
     all_ok = True
     print(f"\n[1] batch {args.batch}: median time of torch.linalg.eigh and ratios (method time / torch time)")
-    print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7} {'auto':>7}  targets")
+    solvers = ("qr", "jacobi") + (("qr compiled",) if args.compile else ())
+    compiled_cols = f" {'qr+c':>7} {'compile s':>9}" if args.compile else ""
+    print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7} {'auto':>7}{compiled_cols}  targets")
     for dtype in dtypes:
         for n in args.dims:
             A = _random_symmetric(args.batch, n, dtype, args.device, seed=n)
-            med = time_methods(A, ("qr", "jacobi", "auto"), args.repeats, args.device)
+            if args.compile:  # the first call compiles (or loads inductor's disk cache): timed apart
+                start = time.perf_counter()
+                eigh(A, "qr", compile=True)
+                compile_s = time.perf_counter() - start
+            med = time_methods(A, solvers + ("auto",), args.repeats, args.device)
             r = ratios(med, "baseline")
             notes = []
             if n in SOLVER_TARGETS:
                 lim = SOLVER_TARGETS[n]
-                for m in ("qr", "jacobi"):
+                for m in solvers:
                     notes.append(f"{m}<={lim:g}x {_verdict(r[m] <= lim)}")
             notes.append(f"auto<={AUTO_TARGET}x {_verdict(r['auto'] <= AUTO_TARGET)}")
             all_ok &= all("NOT" not in x for x in notes)
             base_ms = med["baseline"] * 1e3
-            print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}  " + ", ".join(notes))
+            compiled = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}" if args.compile else ""
+            print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}"
+                  f"{compiled}  " + ", ".join(notes))
     if not args.skip_grid:
         print("\n[2] auto (full API, input checks included) vs torch.linalg.eigh, ratio / the same with check=False; "
               "chosen method")

@@ -29,7 +29,7 @@ METHODS = ("auto", "qr", "jacobi", "torch")
 _SOLVERS = {"qr": qr_eigh, "jacobi": jacobi_eigh}
 
 
-def _solve(A: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted ``(evals, evecs)`` of a symmetric ``(B, n, n)`` batch by a concrete method."""
     if method == "torch":
         return torch.linalg.eigh(A)
@@ -37,15 +37,16 @@ def _solve(A: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
     # squares of entries neither overflow nor underflow inside the iterations.
     amax = A.abs().amax(dim=(-2, -1))
     scale = torch.exp2(torch.round(torch.log2(torch.where(amax > 0, amax, 1.0))))
-    evals, evecs = _SOLVERS[method](A / scale[:, None, None])
+    options = {"compile": True} if compile and method == "qr" else {}
+    evals, evecs = _SOLVERS[method](A / scale[:, None, None], **options)
     evals, order = (evals * scale.unsqueeze(-1)).sort(dim=-1)
     return evals, evecs.gather(-1, order.unsqueeze(-2).expand_as(evecs))
 
 
 class _Eigh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, A, method, grad_mode, degree):
-        evals, evecs = _solve(A, method)
+    def forward(ctx, A, method, grad_mode, degree, compile):
+        evals, evecs = _solve(A, method, compile)
         ctx.save_for_backward(evals, evecs)
         ctx.grad_mode, ctx.degree = grad_mode, degree
         return evals, evecs
@@ -54,7 +55,7 @@ class _Eigh(torch.autograd.Function):
     def backward(ctx, grad_evals, grad_evecs):
         evals, evecs = ctx.saved_tensors
         grad = symmetric_eig_backward(evals, evecs, grad_evals, grad_evecs, mode=ctx.grad_mode, degree=ctx.degree)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 def resolve_method(method: str, n: int, batch: int, device: torch.device, dtype: torch.dtype) -> str:
@@ -79,6 +80,7 @@ def eigh(
     degree: int = 9,
     check: bool = True,
     sym_tol: float | None = None,
+    compile: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices ``(..., n, n)``.
 
@@ -89,6 +91,10 @@ def eigh(
         degree: series degree of the ``"taylor"``/``"pade"`` gradients.
         check: validate dtype, shape, finiteness and symmetry first (one cheap pass).
         sym_tol: allowed relative asymmetry (see :func:`check_symmetric`).
+        compile: where the method is (or ``"auto"`` resolves to) ``"qr"``, run its iterations as
+            compiled kernels (:func:`torch.compile`; the first call per size and dtype compiles,
+            about a minute on a 2-core CPU). Worth it when the same shapes are decomposed many
+            times, as in a training loop.
 
     Returns:
         ``(evals, evecs)`` shaped ``(..., n)`` and ``(..., n, n)``, with
@@ -117,7 +123,7 @@ def eigh(
         return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
     A3 = 0.5 * (A3 + A3.mT)
     if differentiable:
-        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree)
+        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree, compile)
     else:
-        evals, evecs = _solve(A3, concrete)
+        evals, evecs = _solve(A3, concrete, compile)
     return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)
