@@ -307,7 +307,7 @@ def test_qr_warns_when_the_iteration_cap_is_reached():
 def test_qr_compiled_matches_the_eager_path():
     """``compile=True`` (torch.compile of the row-wise iteration) on an adversarial batch: the same
     accuracy bound, the eager path's eigenvalues, a batch of one, gradients, and the cap warning.
-    One size and dtype, so the test compiles once (about 30 s on a 2-core CPU)."""
+    One size and dtype, so the test compiles once (about 100 s on a 2-core CPU)."""
     from ai4m_kit.linalg.eigh_qr import qr_eigh
 
     n, eps = 5, torch.finfo(torch.float64).eps
@@ -331,6 +331,10 @@ def test_qr_compiled_matches_the_eager_path():
         qr_eigh((X + X.mT) / 8, max_iter=2, compile=True)
     with pytest.raises(ValueError, match="double_shift"):
         qr_eigh(X + X.mT, compile=True, double_shift=True)
+    Y = torch.randn(2, 17, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with pytest.warns(RuntimeWarning, match="compile=True is used up to n = 16"):
+        w, V = qr_eigh((Y + Y.mT) / 17, compile=True)
+    torch.testing.assert_close(V @ torch.diag_embed(w) @ V.mT, (Y + Y.mT) / 17, rtol=0, atol=1e-13)
 
 
 def test_bench_eigh_prints_ratios_checked_and_unchecked(capsys, tmp_path, monkeypatch):

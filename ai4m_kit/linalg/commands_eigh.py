@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
     p.add_argument("--compile", action="store_true",
                    help="section 1 also times qr with compile=True (torch.compile; the first call per n and dtype "
-                        "compiles, about a minute on a 2-core CPU, and is reported apart)")
+                        "compiles, about 2.5 minutes at n = 8 on a 2-core CPU, and is reported apart)")
 
 
 def register_bench(bench_subparsers) -> None:

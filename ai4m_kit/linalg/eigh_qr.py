@@ -32,10 +32,11 @@ sign flip) where it must not act:
 A position costs 19 batched operations (5 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
 for the eigenvectors), whatever the batch size.
 
-With ``compile=True`` the same iteration, written entry by entry (every row of ``B`` numbers a
-separate tensor), goes through :func:`torch.compile`: ``COMPILE_STEPS`` checks and sweeps over
-all positions become one fused loop over the batch, one call instead of some hundreds of PyTorch
-calls. The first call per ``n``, dtype and device compiles (about a minute on a 2-core CPU).
+With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
+separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
+iteration (check and sweep over all positions) become one fused loop over the batch, and the
+iterations run in a ``torch.while_loop`` — one call instead of about two thousand PyTorch calls.
+The first call per ``n``, dtype and device compiles (130–160 s at n = 8 on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -163,75 +164,143 @@ def _wilkinson_shift(abc: torch.Tensor) -> torch.Tensor:
     return c - b * (b / (delta + torch.copysign(torch.hypot(delta, b), delta)))
 
 
-def _iterations_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm: torch.Tensor, steps: int):
-    """``steps`` iterations (deflation check, then one Wilkinson-shifted sweep) written entry by entry
-    for :func:`torch.compile`, which fuses them into one loop over the batch.
+def _tridiagonalize_by_rows(At: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Householder reduction of :func:`_tridiagonalize_batch_last` written entry by entry (lower
+    triangle only) for :func:`torch.compile`: returns ``D`` ``(n, B)``, ``E`` ``(n − 1, B)``, ``Qᵀ``."""
+    n = At.shape[0]
+    tiny = torch.finfo(At.dtype).tiny
+    rows = [list(row.unbind(0)) for row in At.unbind(0)]
+    a = [[rows[i][j] for j in range(i + 1)] for i in range(n)]  # a[i][j], j <= i
+    zero, one = torch.zeros_like(rows[0][0]), torch.ones_like(rows[0][0])
+    q = [[one if i == j else zero for j in range(n)] for i in range(n)]
+    e = []
+    for k in range(n - 2):
+        x = [a[i][k] for i in range(k + 1, n)]
+        xmax = x[0].abs()
+        for xi in x[1:]:
+            xmax = torch.maximum(xmax, xi.abs())
+        inv = 1.0 / xmax.clamp_min(tiny)
+        v = [xi * inv for xi in x]
+        xn = torch.sqrt(sum(vi * vi for vi in v))
+        alpha = -torch.copysign(xn, v[0])
+        scale = 1.0 / torch.sqrt(xn * (xn + v[0].abs())).clamp_min(tiny)
+        v[0] = v[0] - alpha
+        u = [vi * scale for vi in v]
+        e.append(alpha * xmax)
+        m, off = len(u), k + 1
+
+        def entry(i, j):
+            return a[off + max(i, j)][off + min(i, j)]
+
+        p = [sum(entry(i, j) * u[j] for j in range(m)) for i in range(m)]
+        half = 0.5 * sum(pi * ui for pi, ui in zip(p, u))
+        w = [pi - half * ui for pi, ui in zip(p, u)]
+        for i in range(m):
+            for j in range(i + 1):
+                a[off + i][off + j] = entry(i, j) - u[i] * w[j] - w[i] * u[j]
+        for c in range(n):
+            dot = sum(q[off + i][c] * u[i] for i in range(m))
+            for i in range(m):
+                q[off + i][c] = q[off + i][c] - u[i] * dot
+    if n >= 2:
+        e.append(a[n - 1][n - 2])
+    D = torch.stack([a[i][i] for i in range(n)])
+    return D, torch.stack(e), torch.stack([torch.stack(row) for row in q])
+
+
+def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm: torch.Tensor):
+    """One iteration (deflation check, then one Wilkinson-shifted sweep) written entry by entry for
+    :func:`torch.compile`, which fuses it into one loop over the batch.
 
     The same iteration as the eager path of :func:`qr_eigh`, in functional form: ``D`` ``(n, B)``,
-    ``E`` ``(n − 1, B)`` and ``Qᵀ`` ``(n, n, B)`` are split into rows of ``B`` numbers, and every
+    ``E`` ``(n − 1, B)`` and ``Qᵀ`` ``(n, n, B)`` are split into rows of ``B`` numbers, and the
     sweep visits every position (outside a window the rotation is the identity or a sign flip, as
     in the eager chase). Returns the new ``D, E, Qᵀ`` and, per matrix, the bottom non-negligible
-    sub-diagonal index found by the last check (−1: converged before that iteration's sweep).
+    sub-diagonal index found by the check (−1: it had converged, and the sweep changed nothing).
     """
     n = D.shape[0]
     tiny, eps = torch.finfo(D.dtype).tiny, torch.finfo(D.dtype).eps
     d, e = list(D.unbind(0)), list(E.unbind(0))
     q = [list(row.unbind(0)) for row in Qt.unbind(0)]
+    small = []
     last = torch.full_like(d[0], -1.0)
-    for _ in range(steps):
-        small = []
-        last = torch.full_like(d[0], -1.0)
-        for k in range(n - 1):
-            sk = e[k].abs() <= eps * torch.maximum(d[k].abs() + d[k + 1].abs(), half_norm)
-            e[k] = torch.where(sk, 0.0, e[k])
-            small.append(sk)
-            last = torch.where(sk, last, float(k))
-        lo = torch.zeros_like(last)
-        for k in range(n - 1):
-            lo = torch.where(small[k] & (last > k), float(k + 1), lo)
-        lo = torch.where(last < 0, float(n), lo)
-        a, b, c = d[0], e[0], d[1]
-        for k in range(1, n - 1):
-            at = last == k
-            a, b, c = torch.where(at, d[k], a), torch.where(at, e[k], b), torch.where(at, d[k + 1], c)
-        mu = _wilkinson_shift(torch.stack((a, b, c)))
-        x, g = torch.zeros_like(last), torch.zeros_like(last)
-        for k in range(n - 1):
-            start = lo == k
-            xt = torch.where(start, d[k] - mu, x) + tiny
-            z = torch.where(start, e[k], g)
-            r = torch.hypot(xt, z)
-            cs, sn = xt / r, z / r
-            if k > 0:
-                e[k - 1] = torch.where(start, e[k - 1], r - tiny)
-            a, b, cc = d[k], e[k], d[k + 1]
-            p, t = cs * a + sn * b, cs * b + sn * cc
-            u, w = cs * b - sn * a, cs * cc - sn * b
-            d[k], e[k], d[k + 1] = cs * p + sn * t, cs * u + sn * w, cs * w - sn * u
-            if k < n - 2:
-                g = sn * e[k + 1]
-                e[k + 1] = cs * e[k + 1]
-            x = e[k]
-            q[k], q[k + 1] = ([cs * q0 + sn * q1 for q0, q1 in zip(q[k], q[k + 1])],
-                              [cs * q1 - sn * q0 for q0, q1 in zip(q[k], q[k + 1])])
+    for k in range(n - 1):
+        sk = e[k].abs() <= eps * torch.maximum(d[k].abs() + d[k + 1].abs(), half_norm)
+        e[k] = torch.where(sk, 0.0, e[k])
+        small.append(sk)
+        last = torch.where(sk, last, float(k))
+    lo = torch.zeros_like(last)
+    for k in range(n - 1):
+        lo = torch.where(small[k] & (last > k), float(k + 1), lo)
+    lo = torch.where(last < 0, float(n), lo)
+    a, b, c = d[0], e[0], d[1]
+    for k in range(1, n - 1):
+        at = last == k
+        a, b, c = torch.where(at, d[k], a), torch.where(at, e[k], b), torch.where(at, d[k + 1], c)
+    mu = _wilkinson_shift(torch.stack((a, b, c)))
+    x, g = torch.zeros_like(last), torch.zeros_like(last)
+    for k in range(n - 1):
+        start = lo == k
+        xt = torch.where(start, d[k] - mu, x) + tiny
+        z = torch.where(start, e[k], g)
+        r = torch.hypot(xt, z)
+        cs, sn = xt / r, z / r
+        if k > 0:
+            e[k - 1] = torch.where(start, e[k - 1], r - tiny)
+        a, b, cc = d[k], e[k], d[k + 1]
+        p, t = cs * a + sn * b, cs * b + sn * cc
+        u, w = cs * b - sn * a, cs * cc - sn * b
+        d[k], e[k], d[k + 1] = cs * p + sn * t, cs * u + sn * w, cs * w - sn * u
+        if k < n - 2:
+            g = sn * e[k + 1]
+            e[k + 1] = cs * e[k + 1]
+        x = e[k]
+        q[k], q[k + 1] = ([cs * q0 + sn * q1 for q0, q1 in zip(q[k], q[k + 1])],
+                          [cs * q1 - sn * q0 for q0, q1 in zip(q[k], q[k + 1])])
     return torch.stack(d), torch.stack(e), torch.stack([torch.stack(row) for row in q]), last
 
 
-# Iterations per compiled call: each call costs about 0.15 ms of wrapper overhead on a CPU, and
-# compile time grows with the unrolled length.
-COMPILE_STEPS = 2
-_compiled_iterations = None
+def _solve_by_rows(At: torch.Tensor, max_iter: torch.Tensor):
+    """Householder reduction, then iterations in a ``torch.while_loop`` until every matrix has
+    converged or ``max_iter`` iterations ran: one compiled call for the whole decomposition."""
+    from torch._higher_order_ops.while_loop import while_loop
+
+    D, E, Qt = _tridiagonalize_by_rows(At)
+    half_norm = 0.5 * (D.abs().amax(0) + 2 * E.abs().amax(0))
+
+    def unfinished(it, D, E, Qt, last):
+        return (it < max_iter) & (last.max() >= 0)
+
+    def iterate(it, D, E, Qt, last):
+        return (it + 1, *_iteration_by_rows(D, E, Qt, half_norm))
+
+    start = (torch.zeros_like(max_iter), D, E, Qt, torch.zeros_like(half_norm))
+    return while_loop(unfinished, iterate, start)
 
 
-def _compiled(D, E, Qt, half_norm):
-    global _compiled_iterations
-    if _compiled_iterations is None:
-        # One fused loop per call: inductor's default fusion cap (64 nodes) would split it into
-        # many loops with their intermediate buffers.
-        _compiled_iterations = torch.compile(_iterations_by_rows, dynamic=True, options={"max_fusion_size": 1 << 20})
-    # Every (n, dtype, device) is its own graph of the same function: allow more than dynamo's default 8.
+# Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
+# so does the compile time (n = 8: 130–160 s on a 2-core CPU).
+COMPILE_MAX_N = 16
+_COMPILED: dict[str, object] = {}
+
+
+def _qr_compiled(A: torch.Tensor, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+    B = A.shape[0]
+    if B == 1:  # dynamic shapes specialise a batch of one: pad it with a zero matrix instead of recompiling
+        A = torch.cat((A, torch.zeros_like(A)))
+    kind = A.device.type
+    if kind not in _COMPILED:
+        # One fused loop per graph (inductor's default cap of 64 nodes per fusion would split it into
+        # many loops with intermediate buffers); on CPU a C++ wrapper halves the per-iteration overhead.
+        options = {"max_fusion_size": 1 << 20, "cpp_wrapper": kind == "cpu"}
+        _COMPILED[kind] = torch.compile(_solve_by_rows, dynamic=True, options=options)
+    # Every (n, dtype) is its own graph of the same function: allow more than dynamo's default 8.
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
-        return _compiled_iterations(D, E, Qt, half_norm, COMPILE_STEPS)
+        limit = torch.tensor(max_iter, device=A.device)
+        _, D, _, Qt, last = _COMPILED[kind](A.permute(1, 2, 0).contiguous(), limit)
+    if int(last.max()) >= 0:
+        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3)
+    return D[:, :B].T.contiguous(), Qt[..., :B].permute(2, 1, 0).contiguous()
 
 
 def qr_eigh(
@@ -245,10 +314,12 @@ def qr_eigh(
         max_iter: cap on deflation checks (default ``30 n``).
         double_shift: two Wilkinson-shifted sweeps per deflation check instead of one (see the
             module docstring; the default was faster on CPU).
-        compile: run the iterations through :func:`torch.compile` (``COMPILE_STEPS`` per call, all
-            positions of a sweep fused into one loop over the batch) instead of one PyTorch call per
-            operation. The first call for a new ``n``, dtype or device compiles (about a minute on a
-            2-core CPU; inductor caches it on disk for later processes). Not with ``double_shift``.
+        compile: run the whole decomposition as one :func:`torch.compile` call (Householder
+            reduction and each iteration fused into one loop over the batch, iterations in a
+            ``torch.while_loop``) instead of one PyTorch call per operation, for ``n ≤
+            COMPILE_MAX_N`` (larger ``n`` warn and run eagerly). The first call for a new ``n``,
+            dtype or device compiles (130–160 s at n = 8 on a 2-core CPU; inductor caches it on
+            disk for later processes). Not with ``double_shift``.
 
     Returns:
         ``(evals, evecs)``: unsorted eigenvalues ``(B, n)`` and eigenvectors as columns ``(B, n, n)``.
@@ -264,12 +335,15 @@ def qr_eigh(
         return A[..., 0].clone(), torch.ones_like(A)
     if compile and double_shift:
         raise ValueError("qr_eigh: compile=True runs single-shift iterations; double_shift is not supported with it")
+    max_iter = max_iter or 30 * n
+    if compile and n <= COMPILE_MAX_N:
+        return _qr_compiled(A, max_iter)
+    if compile:
+        warnings.warn(f"qr_eigh: compile=True is used up to n = {COMPILE_MAX_N} (its compile time grows like n³); "
+                      f"n = {n} runs the eager iterations", RuntimeWarning, stacklevel=2)
     dtype, device = A.dtype, A.device
     T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
-    max_iter = max_iter or 30 * n
-    if compile:
-        return _qr_compiled(D, E, Qt, max_iter)
     chase = _Chase(T, Qt)
     eps = torch.finfo(dtype).eps
     # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's).
@@ -314,17 +388,3 @@ def qr_eigh(
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return D.T.contiguous(), Qt.permute(2, 1, 0).contiguous()
 
-
-def _qr_compiled(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
-    B = D.shape[-1]
-    if B == 1:  # dynamic shapes specialise a batch of one: pad it with a zero matrix instead of recompiling
-        D, E, Qt = (torch.cat((X, torch.zeros_like(X)), -1) for X in (D, E, Qt))
-    D, E = D.contiguous(), E.contiguous()
-    half_norm = 0.5 * (D.abs().amax(0) + 2 * E.abs().amax(0))
-    for _ in range(-(-max_iter // COMPILE_STEPS)):
-        D, E, Qt, last = _compiled(D, E, Qt, half_norm)
-        if int(last.max()) < 0:
-            break
-    else:
-        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3)
-    return D[:, :B].T.contiguous(), Qt[..., :B].permute(2, 1, 0).contiguous()
