@@ -42,8 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
     p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
     p.add_argument("--compile", action="store_true",
-                   help="section 1 also times qr with compile=True (torch.compile; the first call per n and dtype "
-                        "compiles, about 2.5 minutes at n = 8 on a 2-core CPU, and is reported apart)")
+                   help="section 1 also times qr with compile=True where n <= 8 (torch.compile; the first call per n and "
+                        "dtype compiles, about 2.5 minutes at n = 8 on a 2-core CPU, and is reported apart)")
 
 
 def register_bench(bench_subparsers) -> None:
@@ -79,6 +79,7 @@ def _verdict(ok: bool) -> str:
 def run_bench(args: argparse.Namespace) -> int:
     from ai4m_kit.linalg import eigh_auto
     from ai4m_kit.linalg.eigh import eigh
+    from ai4m_kit.linalg.eigh_qr import COMPILE_MAX_N
     from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
 
     threads = set_threads(args.threads)
@@ -94,13 +95,14 @@ def run_bench(args: argparse.Namespace) -> int:
                 print(f"  {n:>9} " + "".join(f"{c:>9}" for c in row))
     all_ok = True
     print(f"\n[1] batch {args.batch}: median time of torch.linalg.eigh and ratios (method time / torch time)")
-    solvers = ("qr", "jacobi") + (("qr compiled",) if args.compile else ())
     compiled_cols = f" {'qr+c':>7} {'compile s':>9}" if args.compile else ""
     print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7} {'auto':>7}{compiled_cols}  targets")
     for dtype in dtypes:
         for n in args.dims:
             A = _random_symmetric(args.batch, n, dtype, args.device, seed=n)
-            if args.compile:  # the first call compiles (or loads inductor's disk cache): timed apart
+            compiled = args.compile and n <= COMPILE_MAX_N
+            solvers = ("qr", "jacobi") + (("qr compiled",) if compiled else ())
+            if compiled:  # the first call compiles (or loads inductor's disk cache): timed apart
                 start = time.perf_counter()
                 eigh(A, "qr", compile=True)
                 compile_s = time.perf_counter() - start
@@ -114,9 +116,9 @@ def run_bench(args: argparse.Namespace) -> int:
             notes.append(f"auto<={AUTO_TARGET}x {_verdict(r['auto'] <= AUTO_TARGET)}")
             all_ok &= all("NOT" not in x for x in notes)
             base_ms = med["baseline"] * 1e3
-            compiled = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}" if args.compile else ""
+            cells = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}" if compiled else f" {'-':>7} {'-':>9}" * args.compile
             print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}"
-                  f"{compiled}  " + ", ".join(notes))
+                  f"{cells}  " + ", ".join(notes))
     if not args.skip_grid:
         print("\n[2] auto (full API, input checks included) vs torch.linalg.eigh, ratio / the same with check=False; "
               "chosen method")
