@@ -36,7 +36,8 @@ With ``compile=True`` the same algorithm, written entry by entry (every row of `
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
 iteration (check and sweep over all positions) become one fused loop over the batch, and the
 iterations run in a ``torch.while_loop`` — one call instead of about two thousand PyTorch calls.
-The first call per ``n``, dtype and device compiles (130–160 s at n = 8 on a 2-core CPU).
+The first call per ``n``, dtype and device compiles (2–2.5 minutes at n = 8 on a 2-core CPU), so
+it is offered up to ``COMPILE_MAX_N``.
 """
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ def qr_eigh(
             reduction and each iteration fused into one loop over the batch, iterations in a
             ``torch.while_loop``) instead of one PyTorch call per operation, for ``n ≤
             COMPILE_MAX_N`` (larger ``n`` warn and run eagerly). The first call for a new ``n``,
-            dtype or device compiles (130–160 s at n = 8 on a 2-core CPU; inductor caches it on
+            dtype or device compiles (2–2.5 minutes at n = 8 on a 2-core CPU; inductor caches it on
             disk for later processes). Not with ``double_shift``.
 
     Returns:
@@ -389,4 +390,3 @@ def qr_eigh(
     else:
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return D.T.contiguous(), Qt.permute(2, 1, 0).contiguous()
-
