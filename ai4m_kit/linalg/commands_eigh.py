@@ -116,7 +116,11 @@ def run_bench(args: argparse.Namespace) -> int:
             notes.append(f"auto<={AUTO_TARGET}x {_verdict(r['auto'] <= AUTO_TARGET)}")
             all_ok &= all("NOT" not in x for x in notes)
             base_ms = med["baseline"] * 1e3
-            cells = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}" if compiled else f" {'-':>7} {'-':>9}" * args.compile
+            cells = ""
+            if compiled:
+                cells = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}"
+            elif args.compile:  # n > COMPILE_MAX_N: compile=True would run the eager path
+                cells = f" {'-':>7} {'-':>9}"
             print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}"
                   f"{cells}  " + ", ".join(notes))
     if not args.skip_grid:

@@ -203,8 +203,7 @@ def _tridiagonalize_by_rows(At: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
             dot = sum(q[off + i][c] * u[i] for i in range(m))
             for i in range(m):
                 q[off + i][c] = q[off + i][c] - u[i] * dot
-    if n >= 2:
-        e.append(a[n - 1][n - 2])
+    e.append(a[n - 1][n - 2])  # n >= 2: qr_eigh returns n = 1 before
     D = torch.stack([a[i][i] for i in range(n)])
     return D, torch.stack(e), torch.stack([torch.stack(row) for row in q])
 
