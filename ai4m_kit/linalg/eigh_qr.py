@@ -27,10 +27,13 @@ sign flip) where it must not act:
   whose slots lie outside every sweep;
 - above a window the bulge is exactly 0, and negligible sub-diagonal entries are set to exactly 0,
   so no bulge leaks past a window's end; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
-  (``tiny`` added to ``x`` makes ``(0, 0)`` give ``c = 1``).
+  (``tiny`` added to ``x`` makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it leaves in a split
+  entry is reset to 0 by the next deflation check, which counts anything up to ``2 tiny`` as
+  negligible even in a zero matrix).
 
-A position costs 19 batched operations (5 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
-for the eigenvectors), whatever the batch size.
+A position costs 17 batched operations (3 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
+for the eigenvectors), whatever the batch size; constants are 0-dim tensors, because a Python
+number costs a conversion (about 3 µs) per call.
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
@@ -108,35 +111,47 @@ def householder_tridiagonalize(A: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 class _Chase:
-    """Band, eigenvectors, work buffers and the per-position views of one batched QR run."""
+    """Band, bulges, eigenvectors, work buffers and the per-position views of one batched QR run."""
 
     def __init__(self, T: torch.Tensor, Qt: torch.Tensor):
         n, B = Qt.shape[0], Qt.shape[-1]
         self.n, self.T, self.Qt = n, T, Qt
-        self.g = T.new_zeros(n + 1, B)  # g[k]: the bulge entering position k
+        # G[1, k]: the bulge entering position k; G[0, k]: scratch for x + tiny, so that G[:, k] holds
+        # (x + tiny, z) and one division gives (c, s).
+        self.G = T.new_zeros(2, n + 1, B)
+        self.cs = T.new_empty(2, B)
         self.tmp = T.new_empty(2, 2, B)  # [[p, t], [u, w]]
         self.tmpq = T.new_empty(2, n, B)
-        self.x, self.r, self.c, self.s = T.new_empty(4, B).unbind(0)
-        self.tiny = torch.finfo(T.dtype).tiny
-        tmp, tq = self.tmp, self.tmpq
+        self.tiny = T.new_tensor(torch.finfo(T.dtype).tiny)  # a tensor: a Python scalar costs a conversion per call
+        # Per-position views, made by a few unbind calls (one indexing call per view would cost
+        # about as much as a sweep at n = 8).
+        rows = T.unbind(0)
+        pairs = T.as_strided((2 * n + 2, 2, B), (B, B, 1)).unbind(0)  # pairs[i] = T[i : i + 2]
+        qrows = Qt.unbind(0)
+        qpairs = Qt.as_strided((n - 1, 2, n, B), (n * B, n * B, B, 1)).unbind(0)
+        tmp, tq, G = self.tmp, self.tmpq, self.G
+        xz, xt, z = G.unbind(1), G[0].unbind(0), G[1].unbind(0)
+        (p_t, u_w), (p_u, t_w), (tq0, tq1) = tmp.unbind(0), tmp.unbind(1), tq.unbind(0)
+        u, w = u_w.unbind(0)
         self.views = [
-            (T[2 * k], self.g[k], T[2 * k + 1 : 2 * k + 3], T[2 * k + 2 : 2 * k + 4], T[2 * k + 3], T[2 * k + 4],
-             self.g[k + 1], Qt[k : k + 2], Qt[k], Qt[k + 1], tmp[0], tmp[1], tmp[:, 0], tmp[:, 1], tmp[1, 0],
-             tmp[1, 1], tq[0], tq[1])
+            (rows[2 * k], xz[k], xt[k], z[k], pairs[2 * k + 1], pairs[2 * k + 2], rows[2 * k + 3], rows[2 * k + 4],
+             z[k + 1], qpairs[k], qrows[k], qrows[k + 1], p_t, u_w, p_u, t_w, u, w, tq0, tq1)
             for k in range(n - 1)
         ]
 
     def sweep(self, kmin: int, kmax: int) -> None:
-        """Chase the bulges prepared in ``T[2 lo]`` and ``g[lo]`` over positions ``kmin..kmax−1``."""
-        xt, r, c, s, tmpq, tiny = self.x, self.r, self.c, self.s, self.tmpq, self.tiny
+        """Chase the bulges prepared in ``T[2 lo]`` and ``G[1, lo]`` over positions ``kmin..kmax−1``."""
+        cs, tmpq, tiny = self.cs, self.tmpq, self.tiny
+        c, s = cs
         for k in range(kmin, kmax):
-            x, z, block, below, cc, e_next, g_next, qpair, q0, q1, pt, uw, pu, tw, u, w, tq0, tq1 = self.views[k]
+            x, xz, xt, z, block, below, cc, e_next, g_next, qpair, q0, q1, pt, uw, pu, tw, u, w, tq0, tq1 = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
+            # r = hypot(x + tiny, z) replaces x: ``tiny`` makes (0, 0) give c = 1, s = 0, and the
+            # r ≥ tiny it leaves behind is absorbed by any non-negligible entry or reset to 0 by the
+            # next deflation check.
             torch.add(x, tiny, out=xt)
-            torch.hypot(xt, z, out=r)
-            torch.div(xt, r, out=c)
-            torch.div(z, r, out=s)
-            torch.sub(r, tiny, out=x)
+            torch.hypot(xt, z, out=x)
+            torch.div(xz, x, out=cs)
             # Gᵀ [[a, b], [b, cc]] G: (p, t) = c (a, b) + s (b, cc), (u, w) = c (b, cc) − s (a, b), then
             # (a', b') = c (p, u) + s (t, w) and cc' = c w − s u. No trace shortcut: c = ±1, s = 0 leaves
             # the block bitwise unchanged.
@@ -157,11 +172,14 @@ class _Chase:
             qpair.copy_(tmpq)
 
 
-def _wilkinson_shift(abc: torch.Tensor) -> torch.Tensor:
-    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c``; ``abc`` is ``(3, B)``."""
+def _wilkinson_shift(abc: torch.Tensor, tiny, half) -> torch.Tensor:
+    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c``; ``abc`` is ``(3, B)``.
+
+    ``tiny`` (the dtype's smallest normal number) and ``half`` (0.5) are Python numbers, or tensors
+    in eager code, where a Python number costs a conversion per call."""
     a, b, c = abc
-    b = b + torch.finfo(b.dtype).tiny  # a finite shift for a split-off block (b = 0, a = c)
-    delta = 0.5 * (a - c)
+    b = b + tiny  # a finite shift for a split-off block (b = 0, a = c)
+    delta = (a - c).mul_(half)
     return c - b * (b / (delta + torch.copysign(torch.hypot(delta, b), delta)))
 
 
@@ -237,7 +255,7 @@ def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_
     for k in range(1, n - 1):
         at = last == k
         a, b, c = torch.where(at, d[k], a), torch.where(at, e[k], b), torch.where(at, d[k + 1], c)
-    mu = _wilkinson_shift(torch.stack((a, b, c)))
+    mu = _wilkinson_shift(torch.stack((a, b, c)), tiny, 0.5)
     x, g = torch.zeros_like(last), torch.zeros_like(last)
     for k in range(n - 1):
         start = lo == k
@@ -347,45 +365,57 @@ def qr_eigh(
     T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
     chase = _Chase(T, Qt)
-    eps = torch.finfo(dtype).eps
-    # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's).
-    half_norm = 0.5 * (D.abs().amax(0) + 2 * E.abs().amax(0))
-    idx = torch.arange(n - 1, device=device).unsqueeze(-1)
-    # Rows of T read per matrix: (d, e, d') at the window's bottom, (d_lo, e_lo) at its top.
-    trailing = 2 * idx.squeeze(-1) + 1 + torch.arange(3, device=device).unsqueeze(-1)  # (3, n − 1) by bottom
-    leading = 2 * torch.arange(n + 1, device=device) + 1 + torch.arange(2, device=device).unsqueeze(-1)  # by lo
-    none = torch.tensor(-1, device=device)
+    bulge = chase.G[1]
+    # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's);
+    # the per-iteration constants are tensors (a Python number costs a conversion per call).
+    eps = T.new_tensor(torch.finfo(dtype).eps)
+    tiny, half = chase.tiny, T.new_tensor(0.5)
+    # At least 2 tiny: an r = tiny left by the chase in a zero matrix counts as negligible.
+    eps_norm = (D.abs().amax(0) + 2 * E.abs().amax(0)).mul_(0.5 * eps).clamp_min_(2 * tiny)
+    absT = T.new_empty(2 * n - 1, T.shape[1])  # |d0|, |e0|, |d1|, ..., |d_{n−1}|
+    absD, absE = absT[0::2], absT[1::2]
+    thr, small, big = absE.clone(), E.new_empty(E.shape, dtype=torch.bool), E.new_empty(E.shape, dtype=torch.bool)
+    idx1 = torch.arange(1, n, device=device).unsqueeze(-1)  # k + 1 for sub-diagonal k
+    # Rows of T gathered per matrix: (d, e, d') at the bottom of the window, (slot, d_lo, e_lo) at its top.
+    bottom_rows = torch.arange(-1, 2, device=device).unsqueeze(-1)  # + 2 (last + 1)
+    top_rows = torch.arange(3, device=device).unsqueeze(-1)  # + 2 lo
 
-    def sweep(lo: torch.Tensor, top: torch.Tensor, kmin: int, kmax: int) -> None:
-        # x = d_lo − μ goes above the window (T[2 lo]), z = e_lo into the bulge array; both
+    def sweep(lo: torch.Tensor, last1: torch.Tensor, kmin: int, kmax: int) -> None:
+        # x = d_lo − μ goes above the window (slot T[2 lo]), z = e_lo into the bulge array; both
         # slots of lo = n are outside every sweep.
-        mu = _wilkinson_shift(T.gather(0, trailing[:, top]))
-        d_e = T.gather(0, leading[:, lo])
-        slot = (2 * lo).unsqueeze(0)
-        chase.g.zero_()
-        chase.g.scatter_(0, lo.unsqueeze(0), d_e[1:])
-        T.scatter_(0, slot, d_e[:1].sub_(mu))
+        mu = _wilkinson_shift(T.gather(0, torch.add(bottom_rows, last1, alpha=2).clamp_min_(0)), tiny, half)
+        rows = torch.add(top_rows, lo, alpha=2)
+        slot_d_e = T.gather(0, rows)
+        bulge.zero_()
+        bulge.scatter_(0, lo.unsqueeze(0), slot_d_e[2:])
+        T.scatter_(0, rows[:1], slot_d_e[1:2].sub_(mu))
         chase.sweep(kmin, kmax)
-        T.scatter_(0, slot, 0.0)
+        T.scatter_(0, rows[:1], 0.0)
 
     for _ in range(max_iter):
-        small = E.abs() <= eps * torch.maximum(D[:-1].abs() + D[1:].abs(), half_norm)
+        torch.abs(T[1 : 2 * n], out=absT)
+        torch.add(absD[:-1], absD[1:], out=thr)
+        thr.mul_(eps)
+        torch.maximum(thr, eps_norm, out=thr)
+        torch.le(absE, thr, out=small)
         E.masked_fill_(small, 0.0)
-        last = torch.where(small, none, idx).amax(0)  # bottom non-negligible e of each window, −1: done
-        kmax = int(last.max()) + 1
+        torch.logical_not(small, out=big)
+        last1 = torch.mul(big, idx1).amax(0)  # 1 + the bottom non-negligible e of each window; 0: done
+        kmax = int(last1.max())
         if kmax == 0:
             break
-        # top of the window: one past the last negligible e above `last`; n for finished matrices
-        lo = torch.where(small & (idx < last), idx, none).amax(0).add_(1).masked_fill_(last < 0, n)
+        # top of the window: one past the last negligible e above it; n for finished matrices
+        lo = torch.mul(small & (idx1 < last1), idx1).amax(0).masked_fill_(last1 == 0, n)
         kmin = int(lo.min())
-        top = last.clamp_min(0)
-        sweep(lo, top, kmin, kmax)
+        sweep(lo, last1, kmin, kmax)
         if double_shift:
             # Second shift only where the trailing entry has not converged yet: shifting by an
-            # eigenvalue that has already split off would make an arbitrary rotation there.
-            a, b, c = T.gather(0, trailing[:, top])
-            split = b.abs() <= eps * torch.maximum(a.abs() + c.abs(), half_norm)
-            sweep(lo.masked_fill(split, n), top, kmin, kmax)
+            # eigenvalue that has already split off would make an arbitrary rotation there. The
+            # splits found by the check must be exact zeros again (the chase left r = tiny there).
+            E.masked_fill_(small, 0.0)
+            a, b, c = T.gather(0, torch.add(bottom_rows, last1, alpha=2).clamp_min_(0))
+            split = b.abs() <= torch.maximum(eps * (a.abs() + c.abs()), eps_norm)
+            sweep(lo.masked_fill(split, n), last1, kmin, kmax)
     else:
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return D.T.contiguous(), Qt.permute(2, 1, 0).contiguous()
