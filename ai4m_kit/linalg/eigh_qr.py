@@ -298,8 +298,8 @@ def _solve_by_rows(At: torch.Tensor, max_iter: torch.Tensor):
 
 # Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
 # so does the compile time. Measured on a 2-core CPU at batch 512 (float32): n = 8 compiled in 130 s
-# and ran at 0.89x the time of torch.linalg.eigh (eager qr 3.2x); n = 16 compiled in 765 s and ran
-# at 1.9x (eager qr 3.3x): not worth its compile time.
+# and ran at 0.89x the time of torch.linalg.eigh (the eager qr of that run: 3.2x); n = 16 compiled in 765 s
+# and ran at 1.9x (eager qr: 3.3x): not worth its compile time.
 COMPILE_MAX_N = 8
 _COMPILED: dict[str, object] = {}
 
