@@ -23,8 +23,8 @@ sign flip) where it must not act:
 
 - the first rotation of a window reads ``x = d_lo − μ`` from the entry just above the window
   (``T[2 lo]``, a zero ``e_{lo−1}`` or the pad) and ``z = e_lo`` from the bulge array, both
-  written there before the sweep by one scatter each; matrices that must not move get ``lo = n``,
-  whose slots lie outside every sweep;
+  written there before the sweep through a one-hot mask of the window tops (finished matrices
+  have none) and the slot reset to 0 after it;
 - above a window the bulge is exactly 0, and negligible sub-diagonal entries are set to exactly 0,
   so no bulge leaks past a window's end; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
   (``tiny`` added to ``x`` makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it leaves in a split
@@ -172,12 +172,11 @@ class _Chase:
             qpair.copy_(tmpq)
 
 
-def _wilkinson_shift(abc: torch.Tensor, tiny, half) -> torch.Tensor:
-    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c``; ``abc`` is ``(3, B)``.
+def _wilkinson_shift(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, tiny, half) -> torch.Tensor:
+    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c``.
 
     ``tiny`` (the dtype's smallest normal number) and ``half`` (0.5) are Python numbers, or tensors
     in eager code, where a Python number costs a conversion per call."""
-    a, b, c = abc
     b = b + tiny  # a finite shift for a split-off block (b = 0, a = c)
     delta = (a - c).mul_(half)
     return c - b * (b / (delta + torch.copysign(torch.hypot(delta, b), delta)))
@@ -255,7 +254,7 @@ def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_
     for k in range(1, n - 1):
         at = last == k
         a, b, c = torch.where(at, d[k], a), torch.where(at, e[k], b), torch.where(at, d[k + 1], c)
-    mu = _wilkinson_shift(torch.stack((a, b, c)), tiny, 0.5)
+    mu = _wilkinson_shift(a, b, c, tiny, 0.5)
     x, g = torch.zeros_like(last), torch.zeros_like(last)
     for k in range(n - 1):
         start = lo == k
@@ -365,57 +364,69 @@ def qr_eigh(
     T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
     chase = _Chase(T, Qt)
-    bulge = chase.G[1]
-    # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's);
-    # the per-iteration constants are tensors (a Python number costs a conversion per call).
+    B = T.shape[1]
+    # The per-iteration work is done in floating point with masks (integer and boolean tensors,
+    # gathers and scatters cost 2–4× more per call on a CPU), and constants are tensors (a Python
+    # number costs a conversion per call).
     eps = T.new_tensor(torch.finfo(dtype).eps)
     tiny, half = chase.tiny, T.new_tensor(0.5)
-    # At least 2 tiny: an r = tiny left by the chase in a zero matrix counts as negligible.
+    # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's); at
+    # least 2 tiny, so that an r = tiny left by the chase in a zero matrix counts as negligible.
     eps_norm = (D.abs().amax(0) + 2 * E.abs().amax(0)).mul_(0.5 * eps).clamp_min_(2 * tiny)
-    absT = T.new_empty(2 * n - 1, T.shape[1])  # |d0|, |e0|, |d1|, ..., |d_{n−1}|
-    absD, absE = absT[0::2], absT[1::2]
-    thr, small, big = absE.clone(), E.new_empty(E.shape, dtype=torch.bool), E.new_empty(E.shape, dtype=torch.bool)
-    idx1 = torch.arange(1, n, device=device).unsqueeze(-1)  # k + 1 for sub-diagonal k
-    # Rows of T gathered per matrix: (d, e, d') at the bottom of the window, (slot, d_lo, e_lo) at its top.
-    bottom_rows = torch.arange(-1, 2, device=device).unsqueeze(-1)  # + 2 (last + 1)
-    top_rows = torch.arange(3, device=device).unsqueeze(-1)  # + 2 lo
+    band = T[1 : 2 * n]  # d0, e0, d1, ..., d_{n−1}
+    absT = T.new_empty(2 * n - 1, B)
+    absD0, absD1, absE = absT[0 : 2 * n - 3 : 2], absT[2::2], absT[1::2]  # |d_k|, |d_{k+1}|, |e_k|
+    thr, big, below, bottom = (T.new_empty(n - 1, B) for _ in range(4))
+    start = T.new_empty(n, B)
+    ends, done = T.new_empty(2, B), T.new_empty(B)  # ends: (last + 1, −lo) per matrix
+    last1, neg_lo = ends.unbind(0)
+    idx1 = torch.arange(1, n, dtype=dtype, device=device).unsqueeze(-1)  # k + 1 for sub-diagonal k
+    neg_idx1, neg_idx, zero = -idx1, -torch.arange(n, dtype=dtype, device=device).unsqueeze(-1), T.new_zeros(())
+    # (d_k, e_k, d_{k+1}) for every k, and their value at the bottom of each window
+    blocks = T.as_strided((n - 1, 3, B), (2 * B, B, 1), B)
+    abc = T.new_empty(3, B)
+    a, b, c = abc.unbind(0)
+    slots = T[0 : 2 * n : 2]  # T[2k]: e_{k−1} above position k (T[0]: the pad)
+    bottom_3, start_e, bulge_e = bottom.unsqueeze(1), start[:-1], chase.G[1, : n - 1]
 
-    def sweep(lo: torch.Tensor, last1: torch.Tensor, kmin: int, kmax: int) -> None:
-        # x = d_lo − μ goes above the window (slot T[2 lo]), z = e_lo into the bulge array; both
-        # slots of lo = n are outside every sweep.
-        mu = _wilkinson_shift(T.gather(0, torch.add(bottom_rows, last1, alpha=2).clamp_min_(0)), tiny, half)
-        rows = torch.add(top_rows, lo, alpha=2)
-        slot_d_e = T.gather(0, rows)
-        bulge.zero_()
-        bulge.scatter_(0, lo.unsqueeze(0), slot_d_e[2:])
-        T.scatter_(0, rows[:1], slot_d_e[1:2].sub_(mu))
+    def sweep(neg_lo: torch.Tensor, kmin: int, kmax: int) -> None:
+        # x = d_lo − μ goes in the slot above the window (a zero e_{lo−1} or the pad), z = e_lo
+        # into the bulge array; finished matrices (lo = n) have no start.
+        torch.sum(blocks * bottom_3, 0, out=abc)
+        mu = _wilkinson_shift(a, b, c, tiny, half)
+        torch.eq(neg_idx, neg_lo, out=start)
+        torch.mul(start_e, E, out=bulge_e)
+        slots.addcmul_(start, D - mu)
         chase.sweep(kmin, kmax)
-        T.scatter_(0, rows[:1], 0.0)
+        slots.addcmul_(start, slots, value=-1.0)
 
     for _ in range(max_iter):
-        torch.abs(T[1 : 2 * n], out=absT)
-        torch.add(absD[:-1], absD[1:], out=thr)
+        torch.abs(band, out=absT)
+        torch.add(absD0, absD1, out=thr)
         thr.mul_(eps)
         torch.maximum(thr, eps_norm, out=thr)
-        torch.le(absE, thr, out=small)
-        E.masked_fill_(small, 0.0)
-        torch.logical_not(small, out=big)
-        last1 = torch.mul(big, idx1).amax(0)  # 1 + the bottom non-negligible e of each window; 0: done
-        kmax = int(last1.max())
+        torch.gt(absE, thr, out=big)  # 1 where e_k is not negligible
+        E.mul_(big)
+        # last + 1: one past the bottom non-negligible e of each window (0: finished)
+        torch.amax(torch.mul(big, idx1, out=thr), 0, out=last1)
+        # −(top of the window): one past the last negligible e above it; n for finished matrices
+        torch.lt(idx1, last1, out=below)
+        below.addcmul_(below, big, value=-1.0).mul_(neg_idx1)
+        torch.amin(below, 0, out=neg_lo)
+        neg_lo.sub_(torch.eq(last1, zero, out=done), alpha=n)
+        kmax, neg_kmin = ends.amax(1).tolist()
         if kmax == 0:
             break
-        # top of the window: one past the last negligible e above it; n for finished matrices
-        lo = torch.mul(small & (idx1 < last1), idx1).amax(0).masked_fill_(last1 == 0, n)
-        kmin = int(lo.min())
-        sweep(lo, last1, kmin, kmax)
+        torch.eq(idx1, last1, out=bottom)
+        sweep(neg_lo, int(-neg_kmin), int(kmax))
         if double_shift:
             # Second shift only where the trailing entry has not converged yet: shifting by an
             # eigenvalue that has already split off would make an arbitrary rotation there. The
             # splits found by the check must be exact zeros again (the chase left r = tiny there).
-            E.masked_fill_(small, 0.0)
-            a, b, c = T.gather(0, torch.add(bottom_rows, last1, alpha=2).clamp_min_(0))
+            E.mul_(big)
+            torch.sum(blocks * bottom_3, 0, out=abc)
             split = b.abs() <= torch.maximum(eps * (a.abs() + c.abs()), eps_norm)
-            sweep(lo.masked_fill(split, n), last1, kmin, kmax)
+            sweep(neg_lo.masked_fill(split, -n), int(-neg_kmin), int(kmax))
     else:
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return D.T.contiguous(), Qt.permute(2, 1, 0).contiguous()
