@@ -341,7 +341,9 @@ def qr_eigh(
             disk for later processes). Not with ``double_shift``.
 
     Returns:
-        ``(evals, evecs)``: unsorted eigenvalues ``(B, n)`` and eigenvectors as columns ``(B, n, n)``.
+        ``(evals, evecs)``: unsorted eigenvalues ``(B, n)`` and eigenvectors as columns ``(B, n, n)``
+        (views of the batch-last work arrays, not contiguous: :func:`ai4m_kit.linalg.eigh` sorts
+        them into new tensors anyway).
 
     Example:
         >>> A = torch.tensor([[[2.0, 1.0], [1.0, 2.0]]], dtype=torch.float64)
@@ -429,4 +431,4 @@ def qr_eigh(
             sweep(neg_lo.masked_fill(split, -n), int(-neg_kmin), int(kmax))
     else:
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
-    return D.T.contiguous(), Qt.permute(2, 1, 0).contiguous()
+    return D.T, Qt.permute(2, 1, 0)
