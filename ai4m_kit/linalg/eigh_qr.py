@@ -54,9 +54,8 @@ def _tridiagonalize_batch_last(At: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     """Householder reduction of symmetric batch-last matrices ``At`` ``(n, n, B)``.
 
     Returns the band ``T`` ``(2n + 3, B)`` (see the module docstring; pads zero) and ``Qᵀ``
-    ``(n, n, B)`` with ``A = Q T Qᵀ``. The reflector of column ``k`` is ``I − u uᵀ`` with
-    ``u = √2 v/‖v‖``, ``v = x − α e₁`` and ``α = −sign(x₀)‖x‖`` (``‖v‖² = 2‖x‖(‖x‖ + |x₀|)``);
-    ``x = 0`` gives ``u = 0``, the identity.
+    ``(n, n, B)`` with ``A = Q T Qᵀ``. The reflector of column ``k`` is ``I − 2 u uᵀ`` with
+    ``u = v/‖v‖``, ``v = x − α e₁`` and ``α = −sign(x₀)‖x‖``; ``x = 0`` gives ``u = 0``, the identity.
     """
     n, B = At.shape[0], At.shape[-1]
     M = At.clone()
@@ -69,22 +68,20 @@ def _tridiagonalize_batch_last(At: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         # The reflector is scale-invariant: build it from x / max|x| so that no square underflows.
         xmax = x.abs().amax(0).clamp_min_(tiny)
         v = x / xmax
-        xn = v.square().sum(0).sqrt_()
-        x0 = v[0].clone()
-        alpha = torch.copysign(xn, x0).neg_()
+        # (torch.linalg.vector_norm over dim 0 of a batch-last array is 10× slower than these three calls)
+        alpha = torch.copysign(v.square().sum(0).sqrt_(), v[0]).neg_()
         v[0].sub_(alpha)
-        # u = v / sqrt(‖x‖(‖x‖ + |x₀|)) has ‖u‖² = 2, so the reflector is I − u uᵀ (x = 0 gives u = 0).
-        u = v.div_(xn.mul(xn + x0.abs_()).sqrt_().clamp_min_(tiny))
-        T[2 * k + 2] = alpha.mul_(xmax)
-        # Two-sided update of the trailing block: A22 − u wᵀ − w uᵀ with p = A22 u, w = p − ½(pᵀu) u.
+        u = v.div_(v.square().sum(0).sqrt_().clamp_min_(tiny))
+        torch.mul(alpha, xmax, out=T[2 * k + 2])
+        # Two-sided update of the trailing block: A22 − 2 (u wᵀ + w uᵀ) with p = A22 u, w = p − (pᵀu) u.
         A22 = M[k + 1 :, k + 1 :]
         p = (A22 * u).sum(1)
-        w = p.addcmul_(u, (p * u).sum(0).mul_(0.5), value=-1.0)
-        A22.addcmul_(u.unsqueeze(1), w.unsqueeze(0), value=-1.0)
-        A22.addcmul_(w.unsqueeze(1), u.unsqueeze(0), value=-1.0)
-        # Q ← Q (I − u uᵀ) on columns k+1..: rows k+1.. of Qᵀ.
+        w = p.addcmul_(u, (p * u).sum(0), value=-1.0)
+        A22.addcmul_(u.unsqueeze(1), w.unsqueeze(0), value=-2.0)
+        A22.addcmul_(w.unsqueeze(1), u.unsqueeze(0), value=-2.0)
+        # Q ← Q (I − 2 u uᵀ) on columns k+1..: rows k+1.. of Qᵀ.
         Qs = Qt[k + 1 :]
-        Qs.addcmul_(u.unsqueeze(1), (Qs * u.unsqueeze(1)).sum(0).unsqueeze(0), value=-1.0)
+        Qs.addcmul_(u.unsqueeze(1), (Qs * u.unsqueeze(1)).sum(0).unsqueeze(0), value=-2.0)
     T[1 : 2 * n : 2] = M.diagonal(0, 0, 1).T
     if n >= 2:
         T[2 * n - 2] = M[n - 1, n - 2]
