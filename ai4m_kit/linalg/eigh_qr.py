@@ -9,8 +9,8 @@ shrinks with the largest window left in the batch (progressive shrinking).
 Each iteration checks deflation, then chases one implicit QR sweep shifted by the Wilkinson shift
 of each window's trailing 2×2 block. ``double_shift=True`` chases two such sweeps per check (the
 second with the shift of the updated block, skipped where that block has split off): it needs
-fewer checks (10 instead of 16 on 512 random 8×8 float32 matrices) but more positions (94 instead
-of 80), and was slower here. Using both eigenvalues of the same trailing block (a Francis
+fewer checks (10 instead of 17 on 512 random 8×8 float32 matrices) but more positions (98 instead
+of 82), and was slower here (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms). Using both eigenvalues of the same trailing block (a Francis
 double-shift step in exact arithmetic) needed about twice as many sweeps.
 
 Layout (on a CPU the cost is the number of tensor operations, not the arithmetic): the batch is
