@@ -32,7 +32,8 @@ sign flip) where it must not act:
   negligible even in a zero matrix).
 
 A position costs 17 batched operations (3 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
-for the eigenvectors), whatever the batch size; constants are 0-dim tensors, because a Python
+for the eigenvectors, whose row k+1 is carried to the next position instead of written back),
+whatever the batch size; constants are 0-dim tensors, because a Python
 number costs a conversion (about 3 µs) per call.
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
@@ -118,30 +119,32 @@ class _Chase:
         self.G = T.new_zeros(2, n + 1, B)
         self.cs = T.new_empty(2, B)
         self.tmp = T.new_empty(2, 2, B)  # [[p, t], [u, w]]
-        self.tmpq = T.new_empty(2, n, B)
+        # Row k+1 of Qᵀ after the rotation at k is the input of the rotation at k+1: it is carried in
+        # one of two buffers instead of being written back (two rows of traffic less per position).
+        self.carries = T.new_empty(2, n, B).unbind(0)
         self.tiny = T.new_tensor(torch.finfo(T.dtype).tiny)  # a tensor: a Python scalar costs a conversion per call
         # Per-position views, made by a few unbind calls (one indexing call per view would cost
         # about as much as a sweep at n = 8).
         rows = T.unbind(0)
         pairs = T.as_strided((2 * n + 2, 2, B), (B, B, 1)).unbind(0)  # pairs[i] = T[i : i + 2]
-        qrows = Qt.unbind(0)
-        qpairs = Qt.as_strided((n - 1, 2, n, B), (n * B, n * B, B, 1)).unbind(0)
-        tmp, tq, G = self.tmp, self.tmpq, self.G
+        self.qrows = qrows = Qt.unbind(0)
+        tmp, G = self.tmp, self.G
         xz, xt, z = G.unbind(1), G[0].unbind(0), G[1].unbind(0)
-        (p_t, u_w), (p_u, t_w), (tq0, tq1) = tmp.unbind(0), tmp.unbind(1), tq.unbind(0)
+        (p_t, u_w), (p_u, t_w) = tmp.unbind(0), tmp.unbind(1)
         u, w = u_w.unbind(0)
         self.views = [
             (rows[2 * k], xz[k], xt[k], z[k], pairs[2 * k + 1], pairs[2 * k + 2], rows[2 * k + 3], rows[2 * k + 4],
-             z[k + 1], qpairs[k], qrows[k], qrows[k + 1], p_t, u_w, p_u, t_w, u, w, tq0, tq1)
+             z[k + 1], qrows[k], qrows[k + 1], self.carries[k % 2], p_t, u_w, p_u, t_w, u, w)
             for k in range(n - 1)
         ]
 
     def sweep(self, kmin: int, kmax: int) -> None:
         """Chase the bulges prepared in ``T[2 lo]`` and ``G[1, lo]`` over positions ``kmin..kmax−1``."""
-        cs, tmpq, tiny = self.cs, self.tmpq, self.tiny
+        cs, tiny = self.cs, self.tiny
         c, s = cs
+        carry = self.qrows[kmin]  # row k of Qᵀ as rotated so far in this sweep
         for k in range(kmin, kmax):
-            x, xz, xt, z, block, below, cc, e_next, g_next, qpair, q0, q1, pt, uw, pu, tw, u, w, tq0, tq1 = self.views[k]
+            x, xz, xt, z, block, below, cc, e_next, g_next, q0, q1, carry_next, pt, uw, pu, tw, u, w = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
             # r = hypot(x + tiny, z) replaces x: ``tiny`` makes (0, 0) give c = 1, s = 0, and the
             # r ≥ tiny it leaves behind is absorbed by any non-negligible entry or reset to 0 by the
@@ -163,10 +166,13 @@ class _Chase:
             # The rotation moves s·e_{k+1} into the bulge under e_k.
             g_next.addcmul_(s, e_next)
             e_next.mul_(c)
-            torch.mul(qpair, c, out=tmpq)
-            tq0.addcmul_(q1, s)
-            tq1.addcmul_(q0, s, value=-1.0)
-            qpair.copy_(tmpq)
+            # Qᵀ rows: (q_k, q_{k+1}) ← (c q_k + s q_{k+1}, c q_{k+1} − s q_k), q_{k+1} carried on.
+            torch.mul(q1, c, out=carry_next)
+            carry_next.addcmul_(carry, s, value=-1.0)
+            torch.mul(carry, c, out=q0)
+            q0.addcmul_(q1, s)
+            carry = carry_next
+        self.qrows[kmax].copy_(carry)
 
 
 def _wilkinson_shift(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, tiny, half) -> torch.Tensor:
