@@ -10,8 +10,9 @@ Each iteration checks deflation, then chases one implicit QR sweep shifted by th
 of each window's trailing 2×2 block. ``double_shift=True`` chases two such sweeps per check (the
 second with the shift of the updated block, skipped where that block has split off): it needs
 fewer checks (10 instead of 17 on 512 random 8×8 float32 matrices) but more positions (98 instead
-of 82), and was slower here (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms). Using both eigenvalues of the same trailing block (a Francis
-double-shift step in exact arithmetic) needed about twice as many sweeps.
+of 82), and was slower here (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms). Using both
+eigenvalues of the same trailing block (a Francis double-shift step in exact arithmetic) needed
+about twice as many sweeps.
 
 Layout (on a CPU the cost is the number of tensor operations, not the arithmetic): the batch is
 the last, contiguous dimension. The tridiagonal matrix of every batch member lives in one band
@@ -113,7 +114,6 @@ class _Chase:
 
     def __init__(self, T: torch.Tensor, Qt: torch.Tensor):
         n, B = Qt.shape[0], Qt.shape[-1]
-        self.n, self.T, self.Qt = n, T, Qt
         # G[1, k]: the bulge entering position k; G[0, k]: scratch for x + tiny, so that G[:, k] holds
         # (x + tiny, z) and one division gives (c, s).
         self.G = T.new_zeros(2, n + 1, B)
