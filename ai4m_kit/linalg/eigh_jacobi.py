@@ -84,7 +84,8 @@ def _plan(m: int, device: torch.device) -> dict:
         return torch.tensor(perm + angles, device=device)
 
     first = orders[0]
-    start = gather(lambda r, c2: first[r] * m + first[c2] if c2 < m else m * m + first[r] * m + c2 - m)
+    # The first round reads A (rows 0..m²−1) and Vᵀ = I from a zero row (m²) and a one row (m² + 1).
+    start = gather(lambda r, c2: first[r] * m + first[c2] if c2 < m else m * m + int(first[r] == c2 - m))
     steps = []
     for t in range(m - 1):  # round t from the basis of round t − 1 (the last round for t = 0)
         pos = {label: i for i, label in enumerate(orders[t - 1])}
@@ -183,11 +184,14 @@ def jacobi_eigh(
     plan = _plan(m, device)
     tol = torch.finfo(dtype).eps if tol is None else tol
     max_sweeps = 40 if max_sweeps is None else max_sweeps
-    eye = torch.eye(m, dtype=dtype, device=device).reshape(m * m, 1).expand(m * m, B)
-    source = torch.cat([A.reshape(B, m * m).T, eye])  # entries of A and of I, natural order, batch last
+    zero_one = torch.tensor([[0.0], [1.0]], dtype=dtype, device=device).expand(2, B)
+    source = torch.cat([A.reshape(B, m * m).T, zero_one])  # entries of A in natural order, batch last
     alive = torch.arange(B, device=device)
-    scale = A.reshape(B, -1).norm(dim=-1)
-    prev = torch.full_like(scale, float("inf"))
+    # done: off ≤ lim, or off ≤ 4 lim while shrinking by less than 2× (tensors: a Python number in an
+    # operation costs a conversion per call)
+    lim = A.reshape(B, -1).norm(dim=-1).mul_(tol)
+    lim4, half = 4 * lim, lim.new_tensor(0.5)
+    prev_half = torch.full_like(lim, float("inf"))
     buf = _Buffers(plan, m, B, dtype, device)
     final = buf.state  # the full batch; a compacted working set is copied back into it
     steps = plan["steps"]
@@ -195,7 +199,7 @@ def jacobi_eigh(
         buf.round(source if t == 0 else buf.state, plan["start"] if t == 0 else steps[t])
     for _ in range(max_sweeps - 1):
         off = buf.state.index_select(0, plan["off"]).square_().sum(0).sqrt_()
-        done = (off <= tol * scale) | ((off <= 4 * tol * scale) & (off > 0.5 * prev))
+        done = (off <= lim) | ((off <= lim4) & (off > prev_half))
         n_done = int(done.sum())
         if n_done == len(alive):
             break
@@ -203,10 +207,11 @@ def jacobi_eigh(
             if buf.state is not final:
                 final.index_copy_(1, alive, buf.state)
             keep = (~done).nonzero().squeeze(1)
-            state, alive, scale, off = buf.state.index_select(1, keep), alive[keep], scale[keep], off[keep]
+            state, alive, off = buf.state.index_select(1, keep), alive[keep], off[keep]
+            lim, lim4 = lim[keep], lim4[keep]
             buf = _Buffers(plan, m, len(alive), dtype, device)
             buf.state.copy_(state)
-        prev = off
+        prev_half = off.mul_(half)
         for t in range(m - 1):
             buf.round(buf.state, steps[t])
     else:
