@@ -26,8 +26,9 @@ CANDIDATES = ("torch", "jacobi", "qr")
 DEFAULT_DIMS = (4, 8, 16, 32)
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
-# (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks).
-IMPL_VERSION = 3
+# (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
+# starts with floating-point masks, 17 operations per position).
+IMPL_VERSION = 4
 
 
 def cache_path() -> Path:
