@@ -306,10 +306,14 @@ def test_qr_warns_when_the_iteration_cap_is_reached():
 
 def test_qr_compiled_matches_the_eager_path():
     """``compile=True`` (torch.compile of the row-wise iteration) on an adversarial batch: the same
-    accuracy bound, the eager path's eigenvalues, a batch of one, gradients, and the cap warning.
-    One size and dtype, so the test compiles once (about 100 s on a 2-core CPU)."""
+    accuracy bound, the eager path's eigenvalues, a batch of one, gradients, the cap warning, and
+    graphs that inductor can cache on disk. One size and dtype, so the test compiles once (about
+    2 minutes on a 2-core CPU with an empty cache, 20 s with a warm one)."""
+    from torch._dynamo.utils import counters
+
     from ai4m_kit.linalg.eigh_qr import qr_eigh
 
+    bypassed = counters["inductor"]["fxgraph_cache_bypass"]
     n, eps = 5, torch.finfo(torch.float64).eps
     A = adversarial_batch(27, n, dtype=torch.float64, seed=11)
     w, V = eigh(A, "qr", compile=True)
@@ -335,6 +339,8 @@ def test_qr_compiled_matches_the_eager_path():
     with pytest.warns(RuntimeWarning, match="compile=True is used up to n = 8"):
         w, V = qr_eigh((Y + Y.mT) / 9, compile=True)
     torch.testing.assert_close(V @ torch.diag_embed(w) @ V.mT, (Y + Y.mT) / 9, rtol=0, atol=1e-13)
+    # no graph bypassed inductor's cache (a torch.while_loop does): a new process loads them from disk
+    assert counters["inductor"]["fxgraph_cache_bypass"] == bypassed
 
 
 def test_bench_eigh_prints_ratios_checked_and_unchecked(capsys, tmp_path, monkeypatch):

@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
     p.add_argument("--compile", action="store_true",
                    help="section 1 also times qr with compile=True where n <= 8 (torch.compile; the first call per n and "
-                        "dtype compiles, about 2.5 minutes at n = 8 on a 2-core CPU, and is reported apart)")
+                        "dtype compiles, about 3 minutes at n = 8 on a 2-core CPU, or loads inductor's disk cache in about "
+                        "10 s, and is reported apart)")
 
 
 def register_bench(bench_subparsers) -> None:

@@ -91,10 +91,11 @@ def eigh(
         degree: series degree of the ``"taylor"``/``"pade"`` gradients.
         check: validate dtype, shape, finiteness and symmetry first (one cheap pass).
         sym_tol: allowed relative asymmetry (see :func:`check_symmetric`).
-        compile: where the method is (or ``"auto"`` resolves to) ``"qr"``, run it as one compiled
-            call (:func:`torch.compile`, see :func:`ai4m_kit.linalg.eigh_qr.qr_eigh`; the first call
-            per size and dtype compiles, about 2.5 minutes at n = 8 on a 2-core CPU). Worth it when
-            the same sizes are decomposed many times, as in a training loop.
+        compile: where the method is (or ``"auto"`` resolves to) ``"qr"``, run it through
+            :func:`torch.compile` (see :func:`ai4m_kit.linalg.eigh_qr.qr_eigh`; the first call per
+            size and dtype compiles, about 3 minutes at n = 8 on a 2-core CPU, and later processes
+            load inductor's disk cache in about 10 s). Worth it when the same sizes are decomposed
+            many times, as in a training loop.
 
     Returns:
         ``(evals, evecs)`` shaped ``(..., n)`` and ``(..., n, n)``, with

@@ -39,10 +39,12 @@ number costs a conversion (about 3 µs) per call.
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
-iteration (check and sweep over all positions) become one fused loop over the batch, and the
-iterations run in a ``torch.while_loop`` — one call instead of about two thousand PyTorch calls.
-The first call per ``n``, dtype and device compiles (2–2.5 minutes at n = 8 on a 2-core CPU), so
-it is offered up to ``COMPILE_MAX_N``.
+iteration (check and sweep over all positions) become one fused loop over the batch — about 20
+calls instead of about two thousand PyTorch calls. The first call per ``n``, dtype and device
+compiles (about 3 minutes at n = 8 on a 2-core CPU), so it is offered up to ``COMPILE_MAX_N``;
+inductor caches the compiled code on disk, and a new process loads it in about 10 s. (A
+``torch.while_loop`` over the iterations would make the whole decomposition one call, but inductor
+does not cache graphs that contain it, so every process would compile again.)
 """
 
 from __future__ import annotations
@@ -280,22 +282,16 @@ def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_
     return torch.stack(d), torch.stack(e), torch.stack([torch.stack(row) for row in q]), last
 
 
-def _solve_by_rows(At: torch.Tensor, max_iter: torch.Tensor):
-    """Householder reduction, then iterations in a ``torch.while_loop`` until every matrix has
-    converged or ``max_iter`` iterations ran: one compiled call for the whole decomposition."""
-    from torch._higher_order_ops.while_loop import while_loop
-
+def _householder_by_rows(At: torch.Tensor):
+    """The compiled Householder reduction: ``D, E, Qᵀ`` and the half norm of ``T`` for the checks."""
     D, E, Qt = _tridiagonalize_by_rows(At)
-    half_norm = 0.5 * (D.abs().amax(0) + 2 * E.abs().amax(0))
+    return D, E, Qt, 0.5 * (D.abs().amax(0) + 2 * E.abs().amax(0))
 
-    def unfinished(it, D, E, Qt, last):
-        return (it < max_iter) & (last.max() >= 0)
 
-    def iterate(it, D, E, Qt, last):
-        return (it + 1, *_iteration_by_rows(D, E, Qt, half_norm))
-
-    start = (torch.zeros_like(max_iter), D, E, Qt, torch.zeros_like(half_norm))
-    return while_loop(unfinished, iterate, start)
+def _step_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm: torch.Tensor):
+    """One compiled iteration; also returns the largest ``last`` (negative: every matrix had converged)."""
+    D, E, Qt, last = _iteration_by_rows(D, E, Qt, half_norm)
+    return D, E, Qt, last.amax()
 
 
 # Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
@@ -303,7 +299,7 @@ def _solve_by_rows(At: torch.Tensor, max_iter: torch.Tensor):
 # and ran at 0.89x the time of torch.linalg.eigh (the eager qr of that run: 3.2x); n = 16 compiled in 765 s
 # and ran at 1.9x (eager qr: 3.3x): not worth its compile time.
 COMPILE_MAX_N = 8
-_COMPILED: dict[str, object] = {}
+_COMPILED: dict[str, tuple] = {}
 
 
 def _qr_compiled(A: torch.Tensor, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,16 +309,22 @@ def _qr_compiled(A: torch.Tensor, max_iter: int) -> tuple[torch.Tensor, torch.Te
     kind = A.device.type
     if kind not in _COMPILED:
         # One fused loop per graph (inductor's default cap of 64 nodes per fusion would split it into
-        # many loops with intermediate buffers); on CPU a C++ wrapper halves the per-iteration overhead.
+        # many loops with intermediate buffers); on CPU a C++ wrapper halves the per-call overhead.
         options = {"max_fusion_size": 1 << 20, "cpp_wrapper": kind == "cpu"}
-        _COMPILED[kind] = torch.compile(_solve_by_rows, dynamic=True, options=options)
-    # Every (n, dtype) is its own graph of the same function: allow more than dynamo's default 8.
+        _COMPILED[kind] = tuple(torch.compile(f, dynamic=True, options=options)
+                                for f in (_householder_by_rows, _step_by_rows))
+    householder, step = _COMPILED[kind]
+    # Every (n, dtype) is its own graph of the same functions: allow more than dynamo's default 8.
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
-        limit = torch.tensor(max_iter, device=A.device)
-        _, D, _, Qt, last = _COMPILED[kind](A.permute(1, 2, 0).contiguous(), limit)
-    if int(last.max()) >= 0:
-        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3)
-    return D[:, :B].T.contiguous(), Qt[..., :B].permute(2, 1, 0).contiguous()
+        D, E, Qt, half_norm = householder(A.permute(1, 2, 0).contiguous())
+        for _ in range(max_iter):
+            D, E, Qt, last = step(D, E, Qt, half_norm)
+            if last < 0:
+                break
+        else:
+            warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning,
+                          stacklevel=3)
+    return D[:, :B].T, Qt[..., :B].permute(2, 1, 0)
 
 
 def qr_eigh(
@@ -336,12 +338,12 @@ def qr_eigh(
         max_iter: cap on deflation checks (default ``30 n``).
         double_shift: two Wilkinson-shifted sweeps per deflation check instead of one (see the
             module docstring; the default was faster on CPU).
-        compile: run the whole decomposition as one :func:`torch.compile` call (Householder
-            reduction and each iteration fused into one loop over the batch, iterations in a
-            ``torch.while_loop``) instead of one PyTorch call per operation, for ``n ≤
+        compile: run the decomposition through :func:`torch.compile` (the Householder reduction
+            and each iteration fused into one loop over the batch: one call per iteration) instead
+            of one PyTorch call per operation, for ``n ≤
             COMPILE_MAX_N`` (larger ``n`` warn and run eagerly). The first call for a new ``n``,
-            dtype or device compiles (2–2.5 minutes at n = 8 on a 2-core CPU; inductor caches it on
-            disk for later processes). Not with ``double_shift``.
+            dtype or device compiles (about 3 minutes at n = 8 on a 2-core CPU; inductor caches it
+            on disk, and later processes load it in about 10 s). Not with ``double_shift``.
 
     Returns:
         ``(evals, evecs)``: unsorted eigenvalues ``(B, n)`` and eigenvectors as columns ``(B, n, n)``
