@@ -295,7 +295,8 @@ def _step_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm:
 
 
 # Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
-# so does the compile time. Measured on a 2-core CPU at batch 512 (float32): n = 8 compiled in 130 s
+# so does the compile time. Measured on a 2-core CPU at batch 512 (float32, with the earlier
+# single-graph version): n = 8 compiled in 130 s
 # and ran at 0.89x the time of torch.linalg.eigh (the eager qr of that run: 3.2x); n = 16 compiled in 765 s
 # and ran at 1.9x (eager qr: 3.3x): not worth its compile time.
 COMPILE_MAX_N = 8
@@ -340,8 +341,8 @@ def qr_eigh(
             module docstring; the default was faster on CPU).
         compile: run the decomposition through :func:`torch.compile` (the Householder reduction
             and each iteration fused into one loop over the batch: one call per iteration) instead
-            of one PyTorch call per operation, for ``n ≤
-            COMPILE_MAX_N`` (larger ``n`` warn and run eagerly). The first call for a new ``n``,
+            of one PyTorch call per operation, for ``n ≤ COMPILE_MAX_N`` (larger ``n`` warn and
+            run eagerly). The first call for a new ``n``,
             dtype or device compiles (about 3 minutes at n = 8 on a 2-core CPU; inductor caches it
             on disk, and later processes load it in about 10 s). Not with ``double_shift``.
 
