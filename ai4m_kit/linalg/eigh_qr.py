@@ -296,9 +296,9 @@ def _step_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm:
 
 # Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
 # so does the compile time. Measured on a 2-core CPU at batch 512 (float32, with the earlier
-# single-graph version): n = 8 compiled in 130 s
-# and ran at 0.89x the time of torch.linalg.eigh (the eager qr of that run: 3.2x); n = 16 compiled in 765 s
-# and ran at 1.9x (eager qr: 3.3x): not worth its compile time.
+# single-graph version): n = 8 compiled in 130 s and ran at 0.89x the time of torch.linalg.eigh
+# (the eager qr of that run: 3.2x); n = 16 compiled in 765 s and ran at 1.9x (eager qr: 3.3x): not
+# worth its compile time.
 COMPILE_MAX_N = 8
 _COMPILED: dict[str, tuple] = {}
 
