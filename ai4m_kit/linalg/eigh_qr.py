@@ -34,8 +34,8 @@ sign flip) where it must not act:
 
 A position costs 17 batched operations (3 for the angle, 8 for the 2×2 block, 2 for the bulge, 4
 for the eigenvectors, whose row k+1 is carried to the next position instead of written back),
-whatever the batch size; constants are 0-dim tensors, because a Python
-number costs a conversion (about 3 µs) per call.
+whatever the batch size; constants are 0-dim tensors, because a Python number costs a conversion
+(about 3 µs) per call.
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
@@ -189,7 +189,9 @@ def _wilkinson_shift(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, tiny, ha
 
 def _tridiagonalize_by_rows(At: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Householder reduction of :func:`_tridiagonalize_batch_last` written entry by entry (lower
-    triangle only) for :func:`torch.compile`: returns ``D`` ``(n, B)``, ``E`` ``(n − 1, B)``, ``Qᵀ``."""
+    triangle only) for :func:`torch.compile`: returns ``D`` ``(n, B)``, ``E`` ``(n − 1, B)``, ``Qᵀ``.
+    The same reflectors, written ``I − u uᵀ`` with ``‖u‖² = 2`` (``u`` from ``‖x‖`` and ``|x₀|``
+    alone, with no second norm)."""
     n = At.shape[0]
     tiny = torch.finfo(At.dtype).tiny
     rows = [list(row.unbind(0)) for row in At.unbind(0)]
@@ -372,7 +374,6 @@ def qr_eigh(
     T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
     chase = _Chase(T, Qt)
-    B = T.shape[1]
     # The per-iteration work is done in floating point with masks (integer and boolean tensors,
     # gathers and scatters cost 2–4× more per call on a CPU), and constants are tensors (a Python
     # number costs a conversion per call).
@@ -397,10 +398,13 @@ def qr_eigh(
     slots = T[0 : 2 * n : 2]  # T[2k]: e_{k−1} above position k (T[0]: the pad)
     bottom_3, start_e, bulge_e = bottom.unsqueeze(1), start[:-1], chase.G[1, : n - 1]
 
+    def read_trailing_block() -> None:  # (d, e, d') at the bottom of each window into a, b, c
+        torch.sum(blocks * bottom_3, 0, out=abc)
+
     def sweep(neg_lo: torch.Tensor, kmin: int, kmax: int) -> None:
         # x = d_lo − μ goes in the slot above the window (a zero e_{lo−1} or the pad), z = e_lo
         # into the bulge array; finished matrices (lo = n) have no start.
-        torch.sum(blocks * bottom_3, 0, out=abc)
+        read_trailing_block()
         mu = _wilkinson_shift(a, b, c, tiny, half)
         torch.eq(neg_idx, neg_lo, out=start)
         torch.mul(start_e, E, out=bulge_e)
@@ -432,7 +436,7 @@ def qr_eigh(
             # eigenvalue that has already split off would make an arbitrary rotation there. The
             # splits found by the check must be exact zeros again (the chase left r = tiny there).
             E.mul_(big)
-            torch.sum(blocks * bottom_3, 0, out=abc)
+            read_trailing_block()
             split = b.abs() <= torch.maximum(eps * (a.abs() + c.abs()), eps_norm)
             sweep(neg_lo.masked_fill(split, -n), int(-neg_kmin), int(kmax))
     else:
