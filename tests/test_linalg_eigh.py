@@ -8,12 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ai4m_kit.linalg import eigh_auto
+from ai4m_kit.linalg import eigh_auto, eigh_triton
 from ai4m_kit.linalg.eigh import check_symmetric, eigh
 from ai4m_kit.linalg.eigh_jacobi import round_robin_schedule
 from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
 
 SOLVERS = ("qr", "jacobi")
+# The one-kernel Triton Jacobi: on CPU tensors through Triton's interpreter (conftest switches it
+# on), which is slow, so it joins the cheaper tests here and has its own file for the rest.
+TRITON = pytest.param("triton", marks=pytest.mark.skipif(not eigh_triton.available(), reason="triton not installed"))
 DTYPES = (torch.float32, torch.float64)
 
 
@@ -53,7 +56,7 @@ def test_large_batch_with_rounding_level_clusters(method):
         assert ours[key].max().item() <= 10 * ref[key].max().item(), key
 
 
-@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("method", SOLVERS + (TRITON,))
 def test_converged_matrices_are_not_disturbed(method):
     """Diagonal and zero matrices among random ones come back exact: their rotations are identities."""
     torch.manual_seed(0)
@@ -75,7 +78,7 @@ def test_converged_matrices_are_not_disturbed(method):
     torch.testing.assert_close(w1[0], w[3], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", SOLVERS + ("torch", "auto"))
+@pytest.mark.parametrize("method", SOLVERS + (TRITON, "torch", "auto"))
 def test_batch_shapes(method):
     torch.manual_seed(1)
     X = torch.randn(2, 3, 4, 4)
@@ -145,7 +148,7 @@ def _sign_free_outputs(method, grad_mode="exact"):
     return f
 
 
-@pytest.mark.parametrize("method", ("qr", "jacobi", "torch"))
+@pytest.mark.parametrize("method", ("qr", "jacobi", TRITON, "torch"))
 def test_gradcheck_exact(method):
     torch.manual_seed(2)
     X = torch.randn(2, 4, 4, dtype=torch.float64)
@@ -239,7 +242,7 @@ def test_auto_calibration_cache(tmp_path, monkeypatch):
     eigh_auto.clear_memo()
 
 
-@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("method", SOLVERS + (TRITON,))
 @pytest.mark.parametrize("tiny", (1.3e-155, 1e-300, 1e150))
 def test_extreme_entries_stay_finite(method, tiny):
     """Entries whose squares underflow or overflow (found by hypothesis for 1.3e-155)."""

@@ -95,14 +95,17 @@ def run_bench(args: argparse.Namespace) -> int:
             for n, row in zip(entry["dims"], entry["choice"]):
                 print(f"  {n:>9} " + "".join(f"{c:>9}" for c in row))
     all_ok = True
+    with_triton = "triton" in eigh_auto.candidates(args.device)
     print(f"\n[1] batch {args.batch}: median time of torch.linalg.eigh and ratios (method time / torch time)")
     compiled_cols = f" {'qr+c':>7} {'compile s':>9}" if args.compile else ""
-    print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7} {'auto':>7}{compiled_cols}  targets")
+    triton_col = f" {'triton':>7}" if with_triton else ""
+    print(f"{'dtype':>8} {'n':>4} {'torch ms':>9} {'qr':>7} {'jacobi':>7}{triton_col} {'auto':>7}{compiled_cols}  targets")
     for dtype in dtypes:
         for n in args.dims:
             A = _random_symmetric(args.batch, n, dtype, args.device, seed=n)
             compiled = args.compile and n <= COMPILE_MAX_N
-            solvers = ("qr", "jacobi") + (("qr compiled",) if compiled else ())
+            fused = with_triton and n <= eigh_auto.MAX_TRITON_N
+            solvers = ("qr", "jacobi") + (("triton",) if fused else ()) + (("qr compiled",) if compiled else ())
             if compiled:  # the first call compiles (or loads inductor's disk cache): timed apart
                 start = time.perf_counter()
                 eigh(A, "qr", compile=True)
@@ -110,7 +113,7 @@ def run_bench(args: argparse.Namespace) -> int:
             med = time_methods(A, solvers + ("auto",), args.repeats, args.device)
             r = ratios(med, "baseline")
             notes = []
-            if n in SOLVER_TARGETS:
+            if args.device == "cpu" and n in SOLVER_TARGETS:  # the CPU targets
                 lim = SOLVER_TARGETS[n]
                 for m in solvers:
                     notes.append(f"{m}<={lim:g}x {_verdict(r[m] <= lim)}")
@@ -122,7 +125,10 @@ def run_bench(args: argparse.Namespace) -> int:
                 cells = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}"
             elif args.compile:  # n > COMPILE_MAX_N: compile=True would run the eager path
                 cells = f" {'-':>7} {'-':>9}"
-            print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f} {r['auto']:>7.2f}"
+            if with_triton:
+                notes.append(f"triton {1 / r['triton']:.2f}x faster than torch" if fused else "triton: n > 32")
+            tcell = (f" {r['triton']:>7.2f}" if fused else f" {'-':>7}") if with_triton else ""
+            print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f}{tcell} {r['auto']:>7.2f}"
                   f"{cells}  " + ", ".join(notes))
     if not args.skip_grid:
         print("\n[2] auto (full API, input checks included) vs torch.linalg.eigh, ratio / the same with check=False; "
@@ -150,7 +156,7 @@ def run_bench(args: argparse.Namespace) -> int:
             for n in args.dims:
                 A = adversarial_batch(args.acc_batch, n, dtype=dtype, device=args.device, seed=n)
                 ref = {k: max(v.max().item(), eps) for k, v in decomposition_errors(A, *torch.linalg.eigh(A)).items()}
-                for m in ("qr", "jacobi", "auto"):
+                for m in ("qr", "jacobi") + (("triton",) if with_triton and n <= eigh_auto.MAX_TRITON_N else ()) + ("auto",):
                     err = {k: v.max().item() for k, v in decomposition_errors(A, *eigh(A, m)).items()}
                     rr, ro = err["reconstruction"] / ref["reconstruction"], err["orthogonality"] / ref["orthogonality"]
                     all_ok &= rr <= 10 and ro <= 10

@@ -6,6 +6,9 @@ Methods:
   per-matrix deflation and progressive shrinking (:mod:`ai4m_kit.linalg.eigh_qr`);
 - ``"jacobi"``: cyclic Jacobi with the parallel round-robin ordering
   (:mod:`ai4m_kit.linalg.eigh_jacobi`);
+- ``"triton"``: cyclic Jacobi in one Triton kernel for ``n ≤ 32``, the GPU method
+  (:mod:`ai4m_kit.linalg.eigh_triton`; needs the ``triton`` package; CPU tensors only through
+  Triton's interpreter);
 - ``"torch"``: ``torch.linalg.eigh`` (LAPACK / cuSOLVER);
 - ``"auto"``: the method measured fastest for the device, dtype and size
   (:mod:`ai4m_kit.linalg.eigh_auto`; ``"torch"`` until calibrated).
@@ -24,8 +27,9 @@ from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
 from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh
 from ai4m_kit.linalg.eigh_qr import qr_eigh
+from ai4m_kit.linalg.eigh_triton import triton_eigh
 
-METHODS = ("auto", "qr", "jacobi", "torch")
+METHODS = ("auto", "qr", "jacobi", "triton", "torch")
 _SOLVERS = {"qr": qr_eigh, "jacobi": jacobi_eigh}
 
 
@@ -33,6 +37,8 @@ def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.T
     """Sorted ``(evals, evecs)`` of a symmetric ``(B, n, n)`` batch by a concrete method."""
     if method == "torch":
         return torch.linalg.eigh(A)
+    if method == "triton":  # scales, solves and sorts in its one kernel
+        return triton_eigh(A)
     # Scale each matrix by a power of two near its largest entry (exact in floating point) so that
     # squares of entries neither overflow nor underflow inside the iterations.
     amax = A.abs().amax(dim=(-2, -1))
@@ -86,7 +92,8 @@ def eigh(
 
     Args:
         A: symmetric float32/float64 tensor ``(..., n, n)``; it is symmetrised as ``(A + Aᵀ)/2``.
-        method: ``"auto"``, ``"qr"``, ``"jacobi"`` or ``"torch"`` (see the module docstring).
+        method: ``"auto"``, ``"qr"``, ``"jacobi"``, ``"triton"`` or ``"torch"`` (see the module
+            docstring).
         grad_mode: eigenvector gradient, ``"exact"``, ``"taylor"`` or ``"pade"``.
         degree: series degree of the ``"taylor"``/``"pade"`` gradients.
         check: validate dtype, shape, finiteness and symmetry first (one cheap pass).

@@ -22,13 +22,29 @@ import torch
 from ai4m_kit.bench import interleaved_medians
 
 CACHE_NAME = "eigh_auto.json"
-CANDIDATES = ("torch", "jacobi", "qr")
+CANDIDATES = ("torch", "jacobi", "qr")  # everywhere; "triton" joins them on CUDA (see candidates())
 DEFAULT_DIMS = (4, 8, 16, 32)
+MAX_TRITON_N = 32  # eigh_triton.MAX_N (not imported here: eigh_triton imports triton)
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
 # starts with floating-point masks, 17 operations per position).
 IMPL_VERSION = 4
+
+
+def candidates(device: torch.device | str) -> tuple[str, ...]:
+    """Methods that ``calibrate`` times on a device: ``CANDIDATES``, plus ``"triton"`` on CUDA when
+    the triton package is installed (on a CPU it runs only through Triton's slow interpreter).
+
+    Example:
+        >>> candidates("cpu")
+        ('torch', 'jacobi', 'qr')
+    """
+    from ai4m_kit.linalg import eigh_triton
+
+    if torch.device(device).type == "cuda" and eigh_triton.available():
+        return CANDIDATES + ("triton",)
+    return CANDIDATES
 
 
 def cache_path() -> Path:
@@ -97,7 +113,10 @@ def choose(n: int, batch: int, device: torch.device | str, dtype: torch.dtype) -
     if entry is None or n > 1.5 * max(entry["dims"]):
         return "torch"
     i, j = _nearest(entry["dims"], n), _nearest(entry["batches"], batch)
-    return entry["choice"][i][j]
+    chosen = entry["choice"][i][j]
+    if chosen == "triton" and (n > MAX_TRITON_N or chosen not in candidates(device)):
+        return "torch"  # beyond the kernel's size, or triton is no longer installed
+    return chosen
 
 
 def calibrate(
@@ -124,25 +143,27 @@ def calibrate(
 
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
-    times = {m: [[0.0] * len(batches) for _ in dims] for m in CANDIDATES}
+    methods = candidates(device)
+    times = {m: [[float("nan")] * len(batches) for _ in dims] for m in methods}
     choice = [["torch"] * len(batches) for _ in dims]
     for i, n in enumerate(dims):
+        live = [m for m in methods if m != "triton" or n <= MAX_TRITON_N]
         for j, b in enumerate(batches):
             X = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
             A = (X + X.mT).to(device=device, dtype=dtype)
-            # Screen: one call each; a method over 3x torch's time cannot win and is not
-            # repeated (its single time is recorded).
-            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in CANDIDATES}, repeats=1, warmup=0,
+            # Screen: one call each (after one untimed call: Triton compiles a kernel per size);
+            # a method over 3x torch's time cannot win and is not repeated (its single time is recorded).
+            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in live}, repeats=1, warmup=int("triton" in live),
                                          device=device)
-            contenders = [m for m in CANDIDATES if m == "torch" or single[m] < 3 * single["torch"]]
+            contenders = [m for m in live if m == "torch" or single[m] < 3 * single["torch"]]
             med = dict(single)
             if len(contenders) > 1:
                 med.update(interleaved_medians(
                     {m: (lambda m=m: _solve(A, m)) for m in contenders}, repeats=repeats, device=device, min_time=0.01
                 ))
-            for m in CANDIDATES:
+            for m in live:
                 times[m][i][j] = med[m]
-            best = min(("jacobi", "qr"), key=med.get)
+            best = min((m for m in live if m != "torch"), key=med.get)
             choice[i][j] = best if best in contenders and med[best] < margin * med["torch"] else "torch"
     entry = {"dims": list(dims), "batches": list(batches), "choice": choice, "times": times}
     if save:

@@ -21,7 +21,7 @@ from ..bench import interleaved_medians, set_threads
 from ..linalg.commands_eigh import SOLVER_TARGETS
 from ..profiles import pick, resolve_profile
 
-METHODS = ("torch", "qr", "jacobi", "auto")
+METHODS = ("torch", "qr", "jacobi", "auto")  # and "triton" on CUDA with triton installed (methods_for)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -95,6 +95,18 @@ def decomposition_errors(A: torch.Tensor, evals: torch.Tensor, evecs: torch.Tens
     return {"reconstruction": rec / scale, "orthogonality": orth}
 
 
+def methods_for(device) -> tuple[str, ...]:
+    """The methods the study times on a device: ``METHODS``, plus ``"triton"`` where ``"auto"``
+    considers it (CUDA with the triton package)."""
+    from ..linalg import eigh_auto
+
+    return METHODS + (("triton",) if "triton" in eigh_auto.candidates(device) else ())
+
+
+def _solvers(ds: xr.Dataset) -> list[str]:
+    return [str(m) for m in ds.method.values if m not in ("torch", "auto")]
+
+
 def _random_symmetric(batch: int, n: int, dtype: torch.dtype, device, seed: int) -> torch.Tensor:
     X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (X + X.mT).to(device=device, dtype=dtype)
@@ -161,29 +173,35 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
     if o:
         raise TypeError(f"unknown overrides for batched_eigh.run: {sorted(o)}")
 
-    t_batch = np.zeros((len(METHODS), len(batches)))
+    methods = methods_for(device)
+    t_batch = np.zeros((len(methods), len(batches)))
     for j, b in enumerate(batches):
-        med = time_point(_random_symmetric(b, 4, dtype, device, seed=b), repeats=repeats, max_call_s=max_call_s, device=device)
-        t_batch[:, j] = [med[m] for m in METHODS]
-    t_dim = np.full((len(METHODS), len(dims)), np.nan)
+        med = time_point(_random_symmetric(b, 4, dtype, device, seed=b), methods, repeats=repeats,
+                         max_call_s=max_call_s, device=device)
+        t_batch[:, j] = [med[m] for m in methods]
+    t_dim = np.full((len(methods), len(dims)), np.nan)
     skipped: list[str] = []
     for j, n in enumerate(sorted(dims)):
-        # A method over max_call_s at a smaller n is not timed at larger n (NaN), to bound the run.
-        live = [m for m in METHODS if m == "torch" or not any(m in x for x in skipped)]
+        # A method over max_call_s at a smaller n is not timed at larger n (NaN), to bound the run;
+        # "triton" is not timed beyond its largest n.
+        live = [m for m in methods if m == "torch" or not any(m in x for x in skipped)]
+        live = [m for m in live if m != "triton" or n <= eigh_auto.MAX_TRITON_N]
         med = time_point(_random_symmetric(dim_batch, n, dtype, device, seed=n), live, repeats=repeats,
                          max_call_s=max_call_s, device=device)
         for m in live:
-            t_dim[METHODS.index(m), dims.index(n)] = med[m]
+            t_dim[methods.index(m), dims.index(n)] = med[m]
             if m != "torch" and med[m] > max_call_s:
                 skipped.append(f"{m} (over {max_call_s:g} s at n={n})")
 
     precisions = tuple(DTYPES)
-    rec = np.zeros((len(METHODS), len(precisions), len(acc_dims)))
+    rec = np.full((len(methods), len(precisions), len(acc_dims)), np.nan)
     orth = np.zeros_like(rec)
     for k, pname in enumerate(precisions):
         for j, n in enumerate(acc_dims):
             A = adversarial_batch(acc_batch, n, dtype=DTYPES[pname], device=device, seed=n)
-            for i, m in enumerate(METHODS):
+            for i, m in enumerate(methods):
+                if m == "triton" and n > eigh_auto.MAX_TRITON_N:
+                    continue
                 w, V = torch.linalg.eigh(A) if m == "torch" else eigh(A, m)
                 err = decomposition_errors(A, w, V)
                 rec[i, k, j] = err["reconstruction"].max().item()
@@ -191,7 +209,8 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
 
     entry = eigh_auto.calibrate(device, dtype, dims=map_dims, batches=map_batches, repeats=max(repeats, 2), save=False)
     stored = eigh_auto.table(device, dtype)
-    map_time = np.array([entry["times"][m] for m in eigh_auto.CANDIDATES])
+    candidates = eigh_auto.candidates(device)
+    map_time = np.array([entry["times"][m] for m in candidates])
 
     return xr.Dataset(
         {
@@ -203,8 +222,8 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
             "map_choice": (("map_dim", "map_batch"), np.array(entry["choice"], dtype=object)),
         },
         coords={
-            "method": list(METHODS), "batch": list(batches), "dim": list(dims), "precision": list(precisions),
-            "acc_dim": list(acc_dims), "candidate": list(eigh_auto.CANDIDATES), "map_dim": list(map_dims),
+            "method": list(methods), "batch": list(batches), "dim": list(dims), "precision": list(precisions),
+            "acc_dim": list(acc_dims), "candidate": list(candidates), "map_dim": list(map_dims),
             "map_batch": list(map_batches),
         },
         attrs={
@@ -227,19 +246,19 @@ def summary(ds: xr.Dataset) -> dict[str, float]:
     """
     out: dict[str, float] = {}
     t = ds.time_vs_dim
-    for m in ("qr", "jacobi", "auto"):
+    for m in _solvers(ds) + ["auto"]:
         for d in ds.dim.values:
             out[f"ratio_{m}_n{int(d)}"] = float(t.sel({"method": m, "dim": d}) / t.sel({"method": "torch", "dim": d}))
     ratios = [ds.time_vs_batch.sel({"method": "auto"}) / ds.time_vs_batch.sel({"method": "torch"}),
               t.sel({"method": "auto"}) / t.sel({"method": "torch"})]
     out["auto_worst"] = float(max(float(r.max()) for r in ratios))
-    for m in ("qr", "jacobi", "auto"):
+    for m in _solvers(ds) + ["auto"]:
         worst = 0.0
         for p in ds.precision.values:
             eps = float(torch.finfo(DTYPES[str(p)]).eps)
             for var in ("reconstruction", "orthogonality"):
                 ref = np.maximum(ds[var].sel({"method": "torch", "precision": p}).values, eps)
-                worst = max(worst, float((ds[var].sel({"method": m, "precision": p}).values / ref).max()))
+                worst = max(worst, float(np.nanmax(ds[var].sel({"method": m, "precision": p}).values / ref)))
         out[f"acc_worst_{m}"] = worst
     return out
 
@@ -251,11 +270,10 @@ def speed_report(ds: xr.Dataset) -> str:
     lines = [f"At batch {ds.time_vs_dim.attrs['batch']} on {ds.attrs['device_name']} ({ds.attrs['dtype']}, "
              f"{ds.attrs['threads']} threads), time relative to torch.linalg.eigh:"]
     for n in dims:
-        lines.append(f"  n={n:>2}: qr {s[f'ratio_qr_n{n}']:.2f}x, jacobi {s[f'ratio_jacobi_n{n}']:.2f}x, "
-                     f"auto {s[f'ratio_auto_n{n}']:.2f}x")
+        lines.append(f"  n={n:>2}: " + ", ".join(f"{m} {s[f'ratio_{m}_n{n}']:.2f}x" for m in _solvers(ds) + ["auto"]))
     for n, limit in SOLVER_TARGETS.items():
         if n in dims:
-            for m in ("qr", "jacobi"):
+            for m in _solvers(ds):
                 r = s[f"ratio_{m}_n{n}"]
                 lines.append(f"  target {m} <= {limit:g}x torch at n={n}: {'met' if r <= limit else 'NOT met'} ({r:.2f}x)")
     lines.append(f"  not timed at larger n (over the time cap): {ds.attrs['not_timed_at_larger_n']}")
@@ -268,13 +286,14 @@ def conclusion(ds: xr.Dataset) -> str:
 
     s = summary(ds)
     dims = [int(d) for d in ds.dim.values]
-    timed = [n for n in dims if any(math.isfinite(s[f"ratio_{m}_n{n}"]) for m in ("qr", "jacobi"))]
-    best = {n: min((m for m in ("qr", "jacobi") if math.isfinite(s[f"ratio_{m}_n{n}"])),
+    solvers = _solvers(ds)
+    timed = [n for n in dims if any(math.isfinite(s[f"ratio_{m}_n{n}"]) for m in solvers)]
+    best = {n: min((m for m in solvers if math.isfinite(s[f"ratio_{m}_n{n}"])),
                    key=lambda m: s[f"ratio_{m}_n{n}"]) for n in timed}
     choices = set(ds.map_choice.values.ravel().tolist())
     return (
         f"On {ds.attrs['device_name']} the batched solvers are as accurate as LAPACK on adversarial batches "
-        f"(worst error ratio {max(s['acc_worst_qr'], s['acc_worst_jacobi']):.2f}, target <= 10) "
+        f"(worst error ratio {max(s[f'acc_worst_{m}'] for m in solvers):.2f}, target <= 10) "
         + ("and slower" if all(s[f"ratio_{best[n]}_n{n}"] > 1 for n in timed)
            else "and faster at some sizes" if any(s[f"ratio_{best[n]}_n{n}"] < 1 for n in timed) else "and as fast")
         + f": the best of them at batch {ds.time_vs_dim.attrs['batch']} takes "
@@ -319,7 +338,7 @@ def plot(ds: xr.Dataset) -> dict:
     cells = [(str(b), str(n), codes[ds.map_choice.sel(map_dim=n, map_batch=b).item()], ds.map_choice.sel(map_dim=n, map_batch=b).item())
              for n in ds.map_dim.values for b in ds.map_batch.values]
     heat = hv.HeatMap(cells, ["batch", "n"], ["code", "method"]).opts(
-        cmap=["#4c72b0", "#dd8452", "#55a868"][: len(codes)], clim=(-0.5, len(codes) - 0.5), colorbar=False,
+        cmap=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(codes)], clim=(-0.5, len(codes) - 0.5), colorbar=False,
         tools=["hover"], width=500, height=300, title=f"auto's choice ({dev})")
     labels = hv.Labels([(c[0], c[1], c[3]) for c in cells], ["batch", "n"], "method")
     return {
