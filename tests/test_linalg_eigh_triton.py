@@ -89,6 +89,7 @@ def test_auto_offers_triton_only_where_it_can_win(tmp_path, monkeypatch):
     """On a CPU the interpreter is never a candidate, and a stored choice of "triton" that cannot
     run (forged here for the CPU) falls back to torch.linalg.eigh."""
     assert "triton" not in eigh_auto.candidates("cpu")
+    assert eigh_auto.candidates("cuda") == eigh_auto.CANDIDATES + ("triton",)  # no GPU needed to ask
     monkeypatch.setenv("AI4M_CACHE", str(tmp_path))
     eigh_auto.clear_memo()
     key = eigh_auto.device_key("cpu", torch.float32)

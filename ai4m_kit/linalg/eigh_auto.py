@@ -28,8 +28,9 @@ MAX_TRITON_N = 32  # eigh_triton.MAX_N (not imported here: eigh_triton imports t
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
-# starts with floating-point masks, 17 operations per position).
-IMPL_VERSION = 4
+# starts with floating-point masks, 17 operations per position; 5: "triton" joins the candidates
+# on CUDA).
+IMPL_VERSION = 5
 
 
 def candidates(device: torch.device | str) -> tuple[str, ...]:
@@ -153,8 +154,8 @@ def calibrate(
             A = (X + X.mT).to(device=device, dtype=dtype)
             # Screen: one call each (after one untimed call: Triton compiles a kernel per size);
             # a method over 3x torch's time cannot win and is not repeated (its single time is recorded).
-            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in live}, repeats=1, warmup=int("triton" in live),
-                                         device=device)
+            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in live}, repeats=1,
+                                         warmup=int("triton" in live), device=device)
             contenders = [m for m in live if m == "torch" or single[m] < 3 * single["torch"]]
             med = dict(single)
             if len(contenders) > 1:
