@@ -28,6 +28,29 @@ def test_run_small_dataset_and_summary():
     assert f"{max(s['acc_worst_qr'], s['acc_worst_jacobi']):.2f}" in text and "torch.linalg.eigh" in text
 
 
+def test_run_with_the_triton_method_reports_the_gpu_goal(monkeypatch):
+    """Where "auto" offers "triton" (CUDA), the study times it, checks its accuracy and reports the
+    GPU goal instead of the CPU targets. Here the kernel runs through Triton's interpreter (CPU)
+    and the dataset is then labelled as if measured on CUDA at batch 512, to exercise the report."""
+    from ai4m_kit.linalg import eigh_auto, eigh_triton
+
+    if not eigh_triton.available():
+        pytest.skip("triton not installed")
+    monkeypatch.setattr(eigh_auto, "candidates", lambda device: eigh_auto.CANDIDATES + ("triton",))
+    ds = study.run("smoke", batches=(2,), dims=(4, 6), dim_batch=8, acc_dims=(3,), acc_batch=9,
+                   map_dims=(4,), map_batches=(2,), repeats=1)
+    assert list(ds.method.values) == ["torch", "qr", "jacobi", "auto", "triton"]
+    assert list(ds.candidate.values) == ["torch", "jacobi", "qr", "triton"]
+    s = study.summary(ds)
+    assert 0 < s["acc_worst_triton"] <= 10
+    assert "target qr <= 2x" not in study.speed_report(ds)  # n = 8 was not timed
+    ds.attrs["device"] = "cuda:0"
+    ds.time_vs_dim.attrs["batch"] = 512
+    report = study.speed_report(ds)
+    assert "target triton <= 0.5x torch (2x faster) at n=4: " in report and "target qr" not in report
+    assert f"({s['ratio_triton_n6']:.2f}x)" in report
+
+
 def test_run_rejects_unknown_override():
     with pytest.raises(TypeError, match="unknown overrides"):
         study.run("smoke", batchez=(1,))
