@@ -16,7 +16,9 @@ from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_error
 SOLVERS = ("qr", "jacobi")
 # The one-kernel Triton Jacobi: on CPU tensors through Triton's interpreter (conftest switches it
 # on), which is slow, so it joins the cheaper tests here and has its own file for the rest.
-TRITON = pytest.param("triton", marks=pytest.mark.skipif(not eigh_triton.available(), reason="triton not installed"))
+TRITON = pytest.param("triton", marks=pytest.mark.skipif(
+    not (eigh_triton.available() and eigh_triton.interpreted()),
+    reason="these tests use CPU tensors: triton through its interpreter (TRITON_INTERPRET=1)"))
 DTYPES = (torch.float32, torch.float64)
 
 

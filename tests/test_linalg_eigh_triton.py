@@ -109,8 +109,8 @@ def test_auto_offers_triton_only_where_it_can_win(tmp_path, monkeypatch):
                                                                       allow_subnormal=False)))
     )
 )
-def test_property_random_symmetric(data):
-    A = torch.from_numpy(data)
+def test_property_random_symmetric(data, device):
+    A = torch.from_numpy(data).to(device)
     A = 0.5 * (A + A.mT)
     w, V = eigh(A, "triton")
     n = A.shape[-1]

@@ -128,7 +128,7 @@ def _jacobi_kernel(A_ptr, W_ptr, V_ptr, S_ptr, B, max_sweeps, tol2,
 _KERNEL = triton.jit(_jacobi_kernel) if triton is not None else None
 
 
-def _interpreted() -> bool:
+def interpreted() -> bool:
     """Whether Triton runs kernels through its interpreter (``TRITON_INTERPRET=1`` before import)."""
     from triton.runtime.interpreter import InterpretedFunction
 
@@ -183,7 +183,7 @@ def triton_eigh(
     B, n = A.shape[0], A.shape[-1]
     if n > MAX_N:
         raise ValueError(f"triton_eigh: n = {n} is above MAX_N = {MAX_N} (the block is held in registers)")
-    if A.device.type == "cpu" and not _interpreted():
+    if A.device.type == "cpu" and not interpreted():
         raise RuntimeError("triton_eigh: CPU tensors run through Triton's interpreter, which must be switched on "
                            "before triton is imported (environment TRITON_INTERPRET=1; slow: for tests); "
                            "use method 'jacobi' or 'torch' on a CPU")
