@@ -12,10 +12,11 @@ it finished):
   checks    cost of ``eigh``'s input check on CUDA against ``torch.linalg.eigh``;
   grad      ``torch.autograd.gradcheck`` of ``eigh(A, "triton")`` in float64 on CUDA;
   study     the notebook's study at the ``smoke`` size on CUDA;
+  tests     the eigh unit tests with ``AI4M_TEST_DEVICE=cuda`` (the compiled-qr test left out);
   compile   ``qr`` with ``compile=True`` at n = 8 (first call, then ratios for several
             ``CHECK_EVERY``); minutes of compiling.
 
-Usage: ``python scripts/gpu_eigh_check.py --sections accuracy,sweep,bench,checks,grad,study``
+Usage: ``python scripts/gpu_eigh_check.py --sections accuracy,sweep,bench,checks,grad,study,tests``
 """
 
 from __future__ import annotations
@@ -137,6 +138,18 @@ def run_study() -> None:
           flush=True)
 
 
+def tests() -> None:
+    import subprocess
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    env = dict(os.environ, AI4M_TEST_DEVICE="cuda")
+    env.pop("TRITON_INTERPRET", None)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not compiled",
+                          "tests/test_linalg_eigh.py", "tests/test_linalg_eigh_triton.py"],
+                         cwd=root, env=env, capture_output=True, text=True)
+    print("\n[tests] AI4M_TEST_DEVICE=cuda\n" + out.stdout[-3000:] + out.stderr[-1000:], flush=True)
+
+
 def compiled(repeats: int) -> None:
     for dtype in DTYPES.values():
         A = _sym(512, 8, dtype, seed=8)
@@ -171,7 +184,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, triton {triton.__version__}, {torch.cuda.get_device_name()}, "
           f"CUDA {torch.version.cuda}", flush=True)
     steps = {"accuracy": accuracy, "sweep": lambda: sweep(args.repeats), "bench": lambda: bench(args.repeats),
-             "checks": lambda: checks(args.repeats), "grad": grad, "study": run_study,
+             "checks": lambda: checks(args.repeats), "grad": grad, "study": run_study, "tests": tests,
              "compile": lambda: compiled(args.repeats)}
     for name in args.sections.split(","):
         t0 = time.perf_counter()
