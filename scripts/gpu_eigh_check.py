@@ -173,7 +173,7 @@ def compiled(repeats: int) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sections", default="accuracy,sweep,bench,checks,grad,study")
+    p.add_argument("--sections", default="accuracy,sweep,bench,checks,grad,study,tests")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     if not torch.cuda.is_available():
