@@ -47,8 +47,8 @@ def test_adversarial_batches_within_10x_of_torch(dtype, device):
 
 @pytest.mark.parametrize("block", (1, 3, 4, 16))
 def test_any_block_size_and_ragged_last_block(block, device):
-    """Blocks of 1, 4 and 16 matrices on a batch of 7: padded lanes of the last block are neither
-    read nor written; a block of 3 (not a power of two) gets a clear error."""
+    """Blocks of 1, 4 and 16 matrices on a batch of 7 (the last block partly masked) give the same
+    decomposition; a block of 3 (not a power of two) gets a clear error."""
     X = torch.randn(7, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(block)).to(device)
     A = X + X.mT
     if block == 3:
