@@ -186,9 +186,10 @@ def test_approximate_gradients_close_to_exact_for_separated_eigenvalues(grad_mod
     assert rel < 0.3
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    data=st.tuples(st.integers(1, 4), st.integers(1, 7)).flatmap(
+def symmetric_batches(max_batch: int, max_n: int):
+    """Hypothesis strategy: float64 ``(b, n, n)`` arrays, b ≤ max_batch, n ≤ max_n, of zeros and
+    normal numbers in [-1e3, 1e3] (symmetrised by the tests)."""
+    return st.tuples(st.integers(1, max_batch), st.integers(1, max_n)).flatmap(
         lambda bn: arrays(
             "float64",
             (bn[0], bn[1], bn[1]),
@@ -198,13 +199,12 @@ def test_approximate_gradients_close_to_exact_for_separated_eigenvalues(grad_mod
             elements=st.one_of(st.just(0.0), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False,
                                                         allow_subnormal=False)),
         )
-    ),
-    method=st.sampled_from(SOLVERS),
-)
-def test_property_random_symmetric(data, method):
-    A = torch.from_numpy(data)
-    A = 0.5 * (A + A.mT)
-    w, V = eigh(A, method)
+    )
+
+
+def _check_properties(A, w, V):
+    """Backward errors within 50 n ε, ascending eigenvalues within 20 n ε of the float64 oracle;
+    returns n, ε and the per-matrix scale n·max|A| (≥ ‖A‖₂)."""
     n = A.shape[-1]
     eps = torch.finfo(torch.float64).eps
     err = decomposition_errors(A, w, V)
@@ -213,8 +213,27 @@ def test_property_random_symmetric(data, method):
     assert torch.all(w[..., 1:] >= w[..., :-1])
     scale = n * A.abs().amax(dim=(-2, -1)).clamp_min(1e-300)  # ≥ ‖A‖₂, no underflow in squares
     assert ((w - _oracle_evals(A)).abs().amax(-1) / scale).max() <= 20 * n * eps
+    return n, eps, scale
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=symmetric_batches(4, 7), method=st.sampled_from(SOLVERS))
+def test_property_random_symmetric(data, method):
+    A = torch.from_numpy(data)
+    A = 0.5 * (A + A.mT)
+    w, V = eigh(A, method)
+    n, eps, scale = _check_properties(A, w, V)
     # the trace is the sum of the eigenvalues
     torch.testing.assert_close(w.sum(-1), A.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=0, atol=float(100 * n * eps * scale.max()))
+
+
+@pytest.mark.skipif(not eigh_triton.available(), reason="triton not installed")
+@settings(max_examples=25, deadline=None)  # the interpreter is slow on a CPU
+@given(data=symmetric_batches(3, 6))
+def test_property_random_symmetric_triton(data, device):
+    A = torch.from_numpy(data).to(device)
+    A = 0.5 * (A + A.mT)
+    _check_properties(A, *eigh(A, "triton"))
 
 
 def test_auto_calibration_cache(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The one-kernel Triton Jacobi eigensolver (method "triton"). On a CPU the kernel runs through
 Triton's interpreter (switched on in conftest), so sizes stay small; with AI4M_TEST_DEVICE=cuda the
-same tests run the compiled kernel and add the larger sizes."""
+same tests run the compiled kernel and add the larger sizes. The property-based test is in
+test_linalg_eigh.py, beside the other methods' one."""
 
 import json
 import os
@@ -9,10 +10,6 @@ import sys
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
-
 from ai4m_kit.linalg import eigh_auto, eigh_triton
 from ai4m_kit.linalg.eigh import eigh
 from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
@@ -99,28 +96,6 @@ def test_auto_offers_triton_only_where_it_can_win(tmp_path, monkeypatch):
         assert eigh_auto.choose(8, 512, "cpu", torch.float32) == "torch"
     finally:
         eigh_auto.clear_memo()
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    data=st.tuples(st.integers(1, 3), st.integers(1, 6)).flatmap(
-        lambda bn: arrays("float64", (bn[0], bn[1], bn[1]),
-                          elements=st.one_of(st.just(0.0), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False,
-                                                                      allow_subnormal=False)))
-    )
-)
-def test_property_random_symmetric(data, device):
-    A = torch.from_numpy(data).to(device)
-    A = 0.5 * (A + A.mT)
-    w, V = eigh(A, "triton")
-    n = A.shape[-1]
-    eps = torch.finfo(torch.float64).eps
-    err = decomposition_errors(A, w, V)
-    assert err["reconstruction"].max() <= 50 * n * eps
-    assert err["orthogonality"].max() <= 50 * n * eps
-    assert torch.all(w[..., 1:] >= w[..., :-1])
-    scale = n * A.abs().amax(dim=(-2, -1)).clamp_min(1e-300)
-    assert ((w - torch.linalg.eigh(A)[0]).abs().amax(-1) / scale).max() <= 20 * n * eps
 
 
 def test_kernel_compiles_for_hopper_without_a_gpu():

@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from ai4m_kit.bench import interleaved_medians
+from ai4m_kit.linalg import eigh_triton
+from ai4m_kit.linalg.eigh_triton import MAX_N as MAX_TRITON_N  # the kernel's largest n
 
 CACHE_NAME = "eigh_auto.json"
 CANDIDATES = ("torch", "jacobi", "qr")  # everywhere; "triton" joins them on CUDA (see candidates())
 DEFAULT_DIMS = (4, 8, 16, 32)
-MAX_TRITON_N = 32  # eigh_triton.MAX_N (not imported here: eigh_triton imports triton)
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
@@ -41,8 +42,6 @@ def candidates(device: torch.device | str) -> tuple[str, ...]:
         >>> candidates("cpu")
         ('torch', 'jacobi', 'qr')
     """
-    from ai4m_kit.linalg import eigh_triton
-
     if torch.device(device).type == "cuda" and eigh_triton.available():
         return CANDIDATES + ("triton",)
     return CANDIDATES
