@@ -17,12 +17,17 @@ the entries of ``A`` and of ``Vᵀ`` in the basis of the current round, ordered 
 1. one gather that moves the state from the previous round's basis to this round's (and also
    picks the three entries that define each angle);
 2. the angles (a few operations on ``(n/2, B)``);
-3. the row rotation ``Jᵀ[A | Vᵀ]`` (four operations on the p and q row blocks);
-4. the column rotation ``(JᵀA)J``, in place on the p and q column blocks of ``A`` (the columns of
-   ``A`` are ordered like its rows, p columns first), with one copy.
+3. the row rotation ``Jᵀ[A | Vᵀ]``: two operations that write both row blocks, with the
+   coefficients ``(c, s)`` and ``(−s, c)`` as two windows of the rows ``(−s, c, s)``;
+4. the column rotation ``(JᵀA)J`` of the p and q column blocks of ``A`` (the columns of ``A`` are
+   ordered like its rows, p columns first): two operations into the rows after the state, where
+   the next round's gather reads ``A`` (no copy back).
+
+(With four operations per rotation and a copy back, as before, a round took 1.03–1.20× as long:
+m = 8–32, float32 and float64, batch 512, same run.)
 
 Every operation writes into buffers allocated once per working-set size, so a round is about
-twenty calls into PyTorch whatever the batch size.
+fifteen calls into PyTorch whatever the batch size.
 """
 
 from __future__ import annotations
@@ -67,6 +72,16 @@ def _row(m: int, r: int, c2: int) -> int:
     return ((r % 2) * h + r // 2) * 2 * m + col
 
 
+def _loc(m: int, r: int, c2: int) -> int:
+    """Row of entry ``(r, c2)`` in the work store after a round: the rows of ``Vᵀ`` stay in the
+    state (:func:`_row`), and the column rotation writes ``A`` to the ``m²`` rows after it, ordered
+    ``(j, k, j_c, k_c)``."""
+    if c2 >= m:
+        return _row(m, r, c2)
+    h = m // 2
+    return 2 * m * m + ((r % 2) * h + r // 2) * m + (c2 % 2) * h + c2 // 2
+
+
 @lru_cache(maxsize=32)
 def _plan(m: int, device: torch.device) -> dict:
     """Index tensors of the gathers for an even size ``m`` (see the module docstring)."""
@@ -90,14 +105,14 @@ def _plan(m: int, device: torch.device) -> dict:
     for t in range(m - 1):  # round t from the basis of round t − 1 (the last round for t = 0)
         pos = {label: i for i, label in enumerate(orders[t - 1])}
         order = orders[t]
-        steps.append(gather(lambda r, c2, o=order, p=pos: _row(m, p[o[r]], p[o[c2]] if c2 < m else c2)))
+        steps.append(gather(lambda r, c2, o=order, p=pos: _loc(m, p[o[r]], p[o[c2]] if c2 < m else c2)))
 
     return {
         "start": start,
         "steps": steps,
-        "off": torch.tensor([_row(m, r, c) for r in range(m) for c in range(m) if r != c], device=device),
-        "diag": torch.tensor([_row(m, r, r) for r in range(m)], device=device),
-        "vt": torch.tensor([_row(m, r, m + c) for r in range(m) for c in range(m)], device=device),
+        "off": torch.tensor([_loc(m, r, c) for r in range(m) for c in range(m) if r != c], device=device),
+        "diag": torch.tensor([_loc(m, r, r) for r in range(m)], device=device),
+        "vt": torch.tensor([_loc(m, r, m + c) for r in range(m) for c in range(m)], device=device),
     }
 
 
@@ -107,23 +122,35 @@ class _Buffers:
     def __init__(self, plan: dict, m: int, B: int, dtype: torch.dtype, device: torch.device):
         h, E = m // 2, 2 * m * m
         kw = {"dtype": dtype, "device": device}
-        self.state = torch.empty(E, B, **kw)
-        self.p_rows, self.q_rows = self.state.view(2, h, 2 * m, B).unbind(0)
-        self.p_cols, self.q_cols = self.state.view(2, h, 2, m, B)[:, :, 0].view(2, h, 2, h, B).unbind(2)
+        # The work store: the state [A | Vᵀ] in the round's basis (E rows), then A after the column
+        # rotation (m² rows), which the next round's gather reads from there.
+        self.store = torch.empty(E + m * m, B, **kw)
+        self.state = self.store[:E]
+        self.rows = self.state.view(2, h, 2 * m, B)  # (p rows; q rows) of [A | Vᵀ]
+        # The A columns as (j, k, j_c, k_c): p columns (j_c = 0) and q columns (j_c = 1) of every pair.
+        self.cols = self.state.view(2, h, 2, m, B)[:, :, 0].view(2, h, 2, h, B)
+        self.p_cols, self.q_cols = self.cols[:, :, 0:1], self.cols[:, :, 1:2]
         self.gathered = torch.empty(E + 3 * h, B, **kw)
         self.g_p, self.g_q = self.gathered[:E].view(2, h, 2 * m, B).unbind(0)
         self.app, self.aqq, self.apq = self.gathered[E:].view(3, h, B).unbind(0)
-        self.tmp = torch.empty(2, h, h, B, **kw)
+        self.rotated = self.store[E:].view(2, h, 2, h, B)  # (j, k, j_c, k_c), like self.cols
         self.diff = torch.empty(h, B, **kw)
         self.theta = torch.empty(h, B, **kw)
-        self.cos = torch.empty(h, 1, B, **kw)
-        self.sin = torch.empty(h, 1, B, **kw)
-        self.cos_cols, self.sin_cols = self.cos.view(1, h, B), self.sin.view(1, h, B)  # indexed by k_c
+        # (−s, c, s): every coefficient pair of the rotations is a window of two rows, (c, s) =
+        # trig[1:3] and (−s, c) = trig[0:2]. (The rational formulas c = 1/√(1 + t²), s = t·c cost
+        # fewer operations than atan2, cos and sin, but their rotations are about twice as far from
+        # orthogonal (0.55 against 0.24 ulp on average), which made float64 errors at n = 32 reach
+        # 11× those of torch.linalg.eigh instead of 2.3×.)
+        self.trig = torch.empty(3, h, B, **kw)
+        self.minus_sin, self.cos, self.sin = self.trig.unbind(0)
+        self.cs_rows, self.sc_rows = self.trig[1:3].unsqueeze(2), self.trig[0:2].unsqueeze(2)  # (2, h, 1, B)
+        self.cs_cols, self.sc_cols = self.trig[1:3], self.trig[0:2]  # (2, h, B): indexed by (j_c, k_c)
         self.two = torch.full((h, B), 2.0, **kw)
         self.half = torch.tensor(0.5, **kw)  # a 0-dim tensor: a Python scalar costs a conversion per call
 
     def round(self, source: torch.Tensor, index: torch.Tensor) -> None:
-        """One parallel round: gather ``source`` rows by ``index``, rotate, leave it in ``state``."""
+        """One parallel round: gather ``source`` rows by ``index`` and rotate; ``Vᵀ`` is left in the
+        state and ``A`` in the rows after it (see :func:`_loc`)."""
         torch.index_select(source, 0, index, out=self.gathered)
         torch.sub(self.aqq, self.app, out=self.diff)
         # tan 2θ = 2 a_pq / (a_qq − a_pp) with |θ| ≤ π/4; copysign keeps θ = ±π/4 at a_pp = a_qq.
@@ -131,24 +158,15 @@ class _Buffers:
         self.theta.mul_(self.apq)
         torch.atan2(self.theta, self.diff.abs_(), out=self.theta)
         self.theta.mul_(self.half)
-        c, s = self.cos, self.sin
-        torch.cos(self.theta, out=c.view_as(self.theta))
-        torch.sin(self.theta, out=s.view_as(self.theta))
-        _rotate(self.g_p, self.g_q, c, s, self.p_rows, self.q_rows)  # Jᵀ [A | Vᵀ]
-        # (Jᵀ A) J: the same rotation on the p and q column blocks of A, in place with one copy.
-        cc, sc = self.cos_cols, self.sin_cols
-        torch.mul(self.p_cols, cc, out=self.tmp)
-        self.tmp.addcmul_(self.q_cols, sc, value=-1.0)
-        self.q_cols.mul_(cc).addcmul_(self.p_cols, sc)
-        self.p_cols.copy_(self.tmp)
-
-
-def _rotate(p, q, c, s, out_p, out_q) -> None:
-    """Rows ``p, q`` → ``c·p − s·q, s·p + c·q`` (that is ``Jᵀ [p; q]``), written to ``out_p, out_q``."""
-    torch.mul(p, c, out=out_p)
-    out_p.addcmul_(q, s, value=-1.0)
-    torch.mul(q, c, out=out_q)
-    out_q.addcmul_(p, s)
+        torch.cos(self.theta, out=self.cos)
+        torch.sin(self.theta, out=self.sin)
+        torch.neg(self.sin, out=self.minus_sin)
+        # Jᵀ [A | Vᵀ]: (p, q) rows → (c p − s q, s p + c q)
+        torch.mul(self.cs_rows, self.g_p, out=self.rows)
+        self.rows.addcmul_(self.sc_rows, self.g_q)
+        # (Jᵀ A) J: the same rotation on the p and q column blocks of A, into the rows after the state.
+        torch.mul(self.cs_cols, self.p_cols, out=self.rotated)
+        self.rotated.addcmul_(self.sc_cols, self.q_cols)
 
 
 def jacobi_eigh(
@@ -193,32 +211,32 @@ def jacobi_eigh(
     lim4, half = 4 * lim, lim.new_tensor(0.5)
     prev_half = torch.full_like(lim, float("inf"))
     buf = _Buffers(plan, m, B, dtype, device)
-    final = buf.state  # the full batch; a compacted working set is copied back into it
+    final = buf.store  # the full batch; a compacted working set is copied back into it
     steps = plan["steps"]
     for t in range(m - 1):
-        buf.round(source if t == 0 else buf.state, plan["start"] if t == 0 else steps[t])
+        buf.round(source if t == 0 else buf.store, plan["start"] if t == 0 else steps[t])
     for _ in range(max_sweeps - 1):
-        off = buf.state.index_select(0, plan["off"]).square_().sum(0).sqrt_()
+        off = buf.store.index_select(0, plan["off"]).square_().sum(0).sqrt_()
         done = (off <= lim) | ((off <= lim4) & (off > prev_half))
         n_done = int(done.sum())
         if n_done == len(alive):
             break
         if 4 * n_done >= len(alive):  # compact: finished matrices leave the working set
-            if buf.state is not final:
-                final.index_copy_(1, alive, buf.state)
+            if buf.store is not final:
+                final.index_copy_(1, alive, buf.store)
             keep = (~done).nonzero().squeeze(1)
-            state, alive, off = buf.state.index_select(1, keep), alive[keep], off[keep]
+            store, alive, off = buf.store.index_select(1, keep), alive[keep], off[keep]
             lim, lim4 = lim[keep], lim4[keep]
             buf = _Buffers(plan, m, len(alive), dtype, device)
-            buf.state.copy_(state)
+            buf.store.copy_(store)
         prev_half = off.mul_(half)
         for t in range(m - 1):
-            buf.round(buf.state, steps[t])
+            buf.round(buf.store, steps[t])
     else:
         warnings.warn(f"jacobi_eigh: {len(alive)} matrices did not converge in {max_sweeps} sweeps", RuntimeWarning,
                       stacklevel=2)
-    if buf.state is not final:
-        final.index_copy_(1, alive, buf.state)
+    if buf.store is not final:
+        final.index_copy_(1, alive, buf.store)
     evals = final.index_select(0, plan["diag"]).T
     V = final.index_select(0, plan["vt"]).view(m, m, B).permute(2, 1, 0)  # column r = row r of Vᵀ
     if m != n:  # the padding's eigenpair is (0, e_n): drop it wherever it ended up
