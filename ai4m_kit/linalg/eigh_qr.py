@@ -161,19 +161,22 @@ class _Chase:
         self.tmp, self.tmp_first, self.tmp_second = tmp, tmp[:, 0], tmp[:, 1]
         self.zs = zs  # the bulge entering each position, as (z, z; −z, −z)
 
-    def sweep(self, kmin: int, kmax: int) -> None:
-        """Chase the bulges prepared in ``T[2 lo]`` and ``H`` over positions ``kmin..kmax−1``."""
-        R, tiny, tmp, first, second = self.R, self.tiny, self.tmp, self.tmp_first, self.tmp_second
+    def sweep(self, kmin: int, kmax: int, x0: torch.Tensor) -> None:
+        """Chase the bulges over positions ``kmin..kmax−1``: ``x0[k]`` is added to the ``x`` read at
+        position ``k`` (``d_k − μ`` where a block starts, else ``tiny``), and ``H`` holds the bulges
+        that enter the blocks."""
+        R, tmp, first, second = self.R, self.tmp, self.tmp_first, self.tmp_second
         Xp, Yp, X, Y, s_signed, c, V, U = self.coef
         carry = self.carries[kmin]
         carry.copy_(self.qrows[kmin])  # row k of Qᵀ as rotated so far in this sweep
+        x0 = x0.unbind(0)
         for k in range(kmin, kmax):
             x2, x_pair, x, xt, z, h, block, below, trip, e_next, z_next, q1, out, carry_next = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
-            # r = hypot(x + tiny, z) replaces x: ``tiny`` makes (0, 0) give c = 1, s = 0, and the
-            # r ≥ tiny it leaves behind is absorbed by any non-negligible entry or reset to 0 by the
-            # next deflation check.
-            torch.add(x2, tiny, out=x_pair)
+            # r = hypot(x + x0, z) replaces x. Outside a start x0 = tiny, which makes (0, 0) give
+            # c = 1, s = 0; the r ≥ tiny it leaves behind is absorbed by any non-negligible entry or
+            # reset to 0 by the next deflation check.
+            torch.add(x2, x0[k], out=x_pair)
             torch.hypot(xt, z, out=x)
             torch.div(h, x, out=R)
             # Gᵀ [[a, b], [b, cc]] G (see the class docstring). No trace shortcut: c = ±1, s = 0 leaves
@@ -403,69 +406,67 @@ def qr_eigh(
     # number costs a conversion per call).
     eps = T.new_tensor(torch.finfo(dtype).eps)
     tiny, half = chase.tiny, T.new_tensor(0.5)
-    # Off-diagonal entries below eps·‖T‖ are negligible (normwise backward error like LAPACK's); at
-    # least 2 tiny, so that an r = tiny left by the chase in a zero matrix counts as negligible.
+    # Off-diagonal entries below eps·(|d_k| + |d_{k+1}|) + eps·‖T‖/2 are negligible (normwise
+    # backward error like LAPACK's); the second term is at least 2 tiny, so that an r = tiny left by
+    # the chase in a zero matrix counts as negligible.
     eps_norm = (D.abs().amax(0) + 2 * E.abs().amax(0)).mul_(0.5 * eps).clamp_min_(2 * tiny)
     band = T[1 : 2 * n]  # d0, e0, d1, ..., d_{n−1}
     absT = T.new_empty(2 * n - 1, B)
     absD0, absD1, absE = absT[0 : 2 * n - 3 : 2], absT[2::2], absT[1::2]  # |d_k|, |d_{k+1}|, |e_k|
-    thr, big, below, bottom = (T.new_empty(n - 1, B) for _ in range(4))
-    start = T.new_empty(n, B)
-    ends, done = T.new_empty(2, B), T.new_empty(B)  # ends: (last + 1, −lo) per matrix
-    last1, neg_lo = ends.unbind(0)
+    thr, bottom, start, x0 = (T.new_empty(n - 1, B) for _ in range(4))
+    big_pad = T.new_zeros(n, B)  # (0, big_0, ..., big_{n−2}): big_k = 1 where e_k is not negligible
+    big, big_above = big_pad[1:], big_pad[:-1]
+    last1 = T.new_empty(B)  # one past the bottom non-negligible e of each matrix (0: finished)
     idx1 = torch.arange(1, n, dtype=dtype, device=device).unsqueeze(-1)  # k + 1 for sub-diagonal k
-    neg_idx1, neg_idx, zero = -idx1, -torch.arange(n, dtype=dtype, device=device).unsqueeze(-1), T.new_zeros(())
-    # (d_k, e_k, d_{k+1}) for every k, and their value at the bottom of each window
+    # (d_k, e_k, d_{k+1}) for every k, and their value at the bottom of each matrix
     blocks = T.as_strided((n - 1, 3, B), (2 * B, B, 1), B)
     abc = T.new_empty(3, B)
     a, b, c = abc.unbind(0)
-    slots = T[0 : 2 * n : 2]  # T[2k]: e_{k−1} above position k (T[0]: the pad)
-    bottom_3, start_e = bottom.unsqueeze(1), start[:-1]
+    slots = T[0 : 2 * n - 2 : 2]  # T[2k]: e_{k−1} above position k (T[0]: the pad)
+    bottom_3 = bottom.unsqueeze(1)
     bulge, bulge_z = T.new_empty(n - 1, 1, 1, B), chase.zs[: n - 1]
     signs = T.new_tensor([[1.0, 1.0], [-1.0, -1.0]]).unsqueeze(-1)  # the bulge array holds (z, z; −z, −z)
 
-    def read_trailing_block() -> None:  # (d, e, d') at the bottom of each window into a, b, c
+    def read_trailing_block() -> None:  # (d, e, d') at the bottom of each matrix into a, b, c
         torch.sum(blocks * bottom_3, 0, out=abc)
 
-    def sweep(neg_lo: torch.Tensor, kmin: int, kmax: int) -> None:
-        # x = d_lo − μ goes in the slot above the window (a zero e_{lo−1} or the pad), z = e_lo
-        # into the bulge array; finished matrices (lo = n) have no start.
+    def sweep(kmax: int, skip: torch.Tensor | None = None) -> None:
+        # Every unreduced block starts where e_k is not negligible and e_{k−1} is (or k = 0):
+        # x = d_k − μ enters with the slot above it, z = e_k with the bulge array. μ is the shift of
+        # the bottom block; the blocks above it get the same shift (any shift is an orthogonal
+        # similarity: it only moves their convergence), which spares finding the bottom block's top.
         read_trailing_block()
         mu = _wilkinson_shift(a, b, c, tiny, half)
-        torch.eq(neg_idx, neg_lo, out=start)
-        torch.mul(start_e, E, out=bulge.view(n - 1, B))
+        torch.addcmul(big, big, big_above, value=-1.0, out=start)
+        if skip is not None:
+            start.mul_(skip)
+        torch.sub(D[:-1], mu, out=x0)
+        torch.addcmul(tiny, start, x0, out=x0)
+        torch.mul(start, E, out=bulge.view(n - 1, B))
         torch.mul(bulge, signs, out=bulge_z)
-        slots.addcmul_(start, D - mu)
-        chase.sweep(kmin, kmax)
-        slots.addcmul_(start, slots, value=-1.0)
+        chase.sweep(0, kmax, x0)
+        slots.addcmul_(start, slots, value=-1.0)  # r written above a start is not an e: back to 0
 
     for _ in range(max_iter):
         torch.abs(band, out=absT)
         torch.add(absD0, absD1, out=thr)
-        thr.mul_(eps)
-        torch.maximum(thr, eps_norm, out=thr)
-        torch.gt(absE, thr, out=big)  # 1 where e_k is not negligible
+        torch.addcmul(eps_norm, thr, eps, out=thr)
+        torch.gt(absE, thr, out=big)
         E.mul_(big)
-        # last + 1: one past the bottom non-negligible e of each window (0: finished)
         torch.amax(torch.mul(big, idx1, out=thr), 0, out=last1)
-        # −(top of the window): one past the last negligible e above it; n for finished matrices
-        torch.lt(idx1, last1, out=below)
-        below.addcmul_(below, big, value=-1.0).mul_(neg_idx1)
-        torch.amin(below, 0, out=neg_lo)
-        neg_lo.sub_(torch.eq(last1, zero, out=done), alpha=n)
-        kmax, neg_kmin = ends.amax(1).tolist()
+        kmax = int(last1.max())
         if kmax == 0:
             break
         torch.eq(idx1, last1, out=bottom)
-        sweep(neg_lo, int(-neg_kmin), int(kmax))
+        sweep(kmax)
         if double_shift:
             # Second shift only where the trailing entry has not converged yet: shifting by an
             # eigenvalue that has already split off would make an arbitrary rotation there. The
             # splits found by the check must be exact zeros again (the chase left r = tiny there).
             E.mul_(big)
             read_trailing_block()
-            split = b.abs() <= torch.maximum(eps * (a.abs() + c.abs()), eps_norm)
-            sweep(neg_lo.masked_fill(split, -n), int(-neg_kmin), int(kmax))
+            keep = b.abs() > torch.addcmul(eps_norm, a.abs() + c.abs(), eps)
+            sweep(kmax, keep)
     else:
         warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
     return D.T, chase.Qt.permute(2, 1, 0)
