@@ -1,18 +1,22 @@
 """Batched symmetric QR eigensolver: Householder tridiagonalisation, then implicit QR sweeps.
 
 The published batched QR code lets one matrix's convergence drive every matrix's deflation. Here
-every matrix keeps its own active window ``[lo, hi]`` (the bottom unreduced block of its
-tridiagonal matrix): a sweep's Givens rotation at position ``k`` is the identity for the matrices
-whose window does not contain ``k``, so converged matrices stay untouched, and the sweep range
-shrinks with the largest window left in the batch (progressive shrinking).
+every matrix deflates on its own: its negligible sub-diagonal entries are set to exactly zero,
+which splits its tridiagonal matrix into unreduced blocks, and a sweep chases one bulge through
+each block, from the block's top to its end. A rotation outside every block is the identity, so
+converged matrices stay untouched, and the sweep range shrinks with the lowest unreduced entry
+left in the batch (progressive shrinking).
 
 Each iteration checks deflation, then chases one implicit QR sweep shifted by the Wilkinson shift
-of each window's trailing 2×2 block. ``double_shift=True`` chases two such sweeps per check (the
-second with the shift of the updated block, skipped where that block has split off): it needs
-fewer checks (10 instead of 17 on 512 random 8×8 float32 matrices) but more positions (98 instead
-of 82), and was slower here (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms). Using both
-eigenvalues of the same trailing block (a Francis double-shift step in exact arithmetic) needed
-about twice as many sweeps.
+of each matrix's trailing 2×2 block (the bottom of its bottom unreduced block). The blocks above
+get the same shift: any shift is an orthogonal similarity that only moves their convergence, and
+one shift per matrix spares the check finding where the bottom block starts (the check costs 10
+batched operations). ``double_shift=True`` chases two such sweeps per check (the second with the
+shift of the updated block, skipped where that block has split off): with the earlier one-window
+chase it needed fewer checks (10 instead of 17 on 512 random 8×8 float32 matrices) but more
+positions (98 instead of 82), and was slower (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms).
+Using both eigenvalues of the same trailing block (a Francis double-shift step in exact
+arithmetic) needed about twice as many sweeps.
 
 Layout (on a CPU the cost is the number of tensor operations, not the arithmetic): the batch is
 the last, contiguous dimension. The tridiagonal matrix of every batch member lives in one band
@@ -22,15 +26,15 @@ array ``T`` of shape ``(2n + 3, B)``: ``T[2i + 1] = d_i`` (diagonal), ``T[2i + 2
 rotation mixes two contiguous rows. Without masks, a rotation is the exact identity (or an exact
 sign flip) where it must not act:
 
-- the first rotation of a window reads ``x = d_lo − μ`` from the entry just above the window
-  (``T[2 lo]``, a zero ``e_{lo−1}`` or the pad) and ``z = e_lo`` from the bulge array, both
-  written there before the sweep through a one-hot mask of the window tops (finished matrices
-  have none) and the slot reset to 0 after it;
-- above a window the bulge is exactly 0, and negligible sub-diagonal entries are set to exactly 0,
-  so no bulge leaks past a window's end; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
-  (``tiny`` added to ``x`` makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it leaves in a split
-  entry is reset to 0 by the next deflation check, which counts anything up to ``2 tiny`` as
-  negligible even in a zero matrix).
+- a block starts at ``k`` where ``e_k`` is not negligible and ``e_{k−1}`` is (or ``k = 0``); its
+  first rotation reads ``x = e_{k−1} + (d_k − μ)``, with ``e_{k−1} = 0`` there, from a row added at
+  position ``k``, and ``z = e_k`` from the bulge array, both written before the sweep through a
+  mask of the block starts; the ``r`` it leaves in ``e_{k−1}`` is reset to 0 after the sweep;
+- the bulge leaving a block meets an exactly zero ``e`` at the block's end, so it is exactly 0
+  and no bulge leaks into the next block; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
+  (``tiny`` added to ``x`` outside the starts makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it
+  leaves in a split entry is reset to 0 by the next deflation check, which counts anything up to
+  ``2 tiny`` as negligible even in a zero matrix).
 
 A position costs 11 batched operations (3 for the angle, 4 for the 2×2 block, 2 for the bulge, 2
 for the eigenvectors, whose row k+1 is carried to the next position instead of written back; see
@@ -196,10 +200,8 @@ class _Chase:
 
 
 def _wilkinson_shift(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, tiny, half) -> torch.Tensor:
-    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c``.
-
-    ``tiny`` (the dtype's smallest normal number) and ``half`` (0.5) are Python numbers, or tensors
-    in eager code, where a Python number costs a conversion per call."""
+    """The eigenvalue of each trailing block ``[[a, b], [b, c]]`` closer to ``c`` (for the compiled
+    iteration; ``tiny`` is the dtype's smallest normal number and ``half`` 0.5)."""
     b = b + tiny  # a finite shift for a split-off block (b = 0, a = c)
     delta = (a - c).mul_(half)
     return c - b * (b / (delta + torch.copysign(torch.hypot(delta, b), delta)))
@@ -254,10 +256,12 @@ def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_
     """One iteration (deflation check, then one Wilkinson-shifted sweep) written entry by entry for
     :func:`torch.compile`, which fuses it into one loop over the batch.
 
-    The same iteration as the eager path of :func:`qr_eigh`, in functional form: ``D`` ``(n, B)``,
+    The iteration of the eager path of :func:`qr_eigh`, in functional form: ``D`` ``(n, B)``,
     ``E`` ``(n − 1, B)`` and ``Qᵀ`` ``(n, n, B)`` are split into rows of ``B`` numbers, and the
     sweep visits every position (outside a window the rotation is the identity or a sign flip, as
-    in the eager chase). Returns the new ``D, E, Qᵀ`` and, per matrix, the bottom non-negligible
+    in the eager chase). Two details differ from the eager path, where they save operations: only
+    each matrix's bottom unreduced window is swept (eager: every unreduced block, with the bottom
+    one's shift), and the shift is computed in the division form. Returns the new ``D, E, Qᵀ`` and, per matrix, the bottom non-negligible
     sub-diagonal index found by the check (−1: it had converged, and the sweep changed nothing).
     """
     n = D.shape[0]
@@ -405,7 +409,7 @@ def qr_eigh(
     # gathers and scatters cost 2–4× more per call on a CPU), and constants are tensors (a Python
     # number costs a conversion per call).
     eps = T.new_tensor(torch.finfo(dtype).eps)
-    tiny, half = chase.tiny, T.new_tensor(0.5)
+    tiny = chase.tiny
     # Off-diagonal entries below eps·(|d_k| + |d_{k+1}|) + eps·‖T‖/2 are negligible (normwise
     # backward error like LAPACK's); the second term is at least 2 tiny, so that an r = tiny left by
     # the chase in a zero matrix counts as negligible.
@@ -422,6 +426,12 @@ def qr_eigh(
     blocks = T.as_strided((n - 1, 3, B), (2 * B, B, 1), B)
     abc = T.new_empty(3, B)
     a, b, c = abc.unbind(0)
+    # The Wilkinson shift as mean − sign(δ)·hypot(δ, b) with (mean, δ) = ((a + c)/2, (a − c)/2) from
+    # one matrix product: 4 operations instead of the 9 of the division form (_wilkinson_shift).
+    # Where δ ≫ b it cancels to within eps·|a| of the division form, which moves no convergence test.
+    half_sum_diff = T.new_tensor([[0.5, 0.0, 0.5], [0.5, 0.0, -0.5]])
+    mean_delta, mu = T.new_empty(2, B), T.new_empty(B)
+    mean, delta = mean_delta.unbind(0)
     slots = T[0 : 2 * n - 2 : 2]  # T[2k]: e_{k−1} above position k (T[0]: the pad)
     bottom_3 = bottom.unsqueeze(1)
     bulge, bulge_z = T.new_empty(n - 1, 1, 1, B), chase.zs[: n - 1]
@@ -436,7 +446,9 @@ def qr_eigh(
         # the bottom block; the blocks above it get the same shift (any shift is an orthogonal
         # similarity: it only moves their convergence), which spares finding the bottom block's top.
         read_trailing_block()
-        mu = _wilkinson_shift(a, b, c, tiny, half)
+        torch.mm(half_sum_diff, abc, out=mean_delta)
+        torch.hypot(delta, b, out=mu)
+        torch.sub(mean, mu.copysign_(delta), out=mu)
         torch.addcmul(big, big, big_above, value=-1.0, out=start)
         if skip is not None:
             start.mul_(skip)
