@@ -1,6 +1,7 @@
 """Tests of ai4m_kit.linalg.eigh against float64 torch.linalg.eigh (the oracle)."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -378,3 +379,21 @@ def test_bench_eigh_prints_ratios_checked_and_unchecked(capsys, tmp_path, monkey
     assert "qr<=2x" in out and "(torch)" in out and "/" in out.split("[2]")[1]
     assert "all targets met:" in out
     eigh_auto.clear_memo()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", SOLVERS)
+def test_nearly_block_diagonal_matrices_converge(method, dtype):
+    """Regression: a chase that let a sign flip at the end of one block change the sub-diagonal
+    entry under the next block's start (read before the sweep) lost that block's shift, and a few
+    matrices in a hundred of this kind did not converge in 240 iterations (errors up to 1e14×
+    torch's)."""
+    A = adversarial_batch(4800, 8, dtype=dtype, seed=5)[9::10]  # 480 of the nearly block-diagonal kind
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        w, V = eigh(A, method)
+    ours = decomposition_errors(A, w, V)
+    ref = decomposition_errors(A, *torch.linalg.eigh(A))
+    eps = torch.finfo(dtype).eps
+    for key in ("reconstruction", "orthogonality"):
+        assert ours[key].max().item() <= 10 * max(ref[key].max().item(), eps), key

@@ -23,25 +23,23 @@ the last, contiguous dimension. The tridiagonal matrix of every batch member liv
 array ``T`` of shape ``(2n + 3, B)``: ``T[2i + 1] = d_i`` (diagonal), ``T[2i + 2] = e_i``
 (sub-diagonal), so the 2×2 block at position ``k`` is a window of three consecutive rows, and
 ``T[0]`` and ``T[2n:]`` are zero pads. The eigenvector matrix is kept as ``Qᵀ`` ``(n, n, B)``: a
-rotation mixes two contiguous rows. Without masks, a rotation is the exact identity (or an exact
-sign flip) where it must not act:
+rotation mixes two contiguous rows. Without masks, a rotation is the exact identity where it must
+not act:
 
 - a block starts at ``k`` where ``e_k`` is not negligible and ``e_{k−1}`` is (or ``k = 0``); its
   first rotation reads ``x = e_{k−1} + (d_k − μ)``, with ``e_{k−1} = 0`` there, from a row added at
   position ``k``, and ``z = e_k`` from the bulge array, both written before the sweep through a
   mask of the block starts; the ``r`` it leaves in ``e_{k−1}`` is reset to 0 after the sweep;
 - the bulge leaving a block meets an exactly zero ``e`` at the block's end, so it is exactly 0
-  and no bulge leaks into the next block; the rotation of ``(x, 0)`` is then ``c = sign(x), s = 0``
-  (``tiny`` added to ``x`` outside the starts makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it
+  and no bulge leaks into the next block; the rotation of ``(x, 0)`` is then ``c = 1, s = 0``,
+  because ``r`` takes the sign of ``x`` (``tiny`` added to ``x`` outside the starts makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it
   leaves in a split entry is reset to 0 by the next deflation check, which counts anything up to
   ``2 tiny`` as negligible even in a zero matrix).
 
-A position costs 11 batched operations (3 for the angle, 4 for the 2×2 block, 2 for the bulge, 2
+A position costs 12 batched operations (4 for the angle, 4 for the 2×2 block, 2 for the bulge, 2
 for the eigenvectors, whose row k+1 is carried to the next position instead of written back; see
 :class:`_Chase`), whatever the batch size; constants are 0-dim tensors, because a Python number
-costs a conversion (about 3 µs) per call. (It was 17 operations, with one per coefficient; the
-stacked coefficients took float32 n = 8 from 1.79× to 1.51× the time of ``torch.linalg.eigh`` and
-float64 from 2.41× to 2.29×, batch 512, same run.)
+costs a conversion (about 3 µs) per call. (It was 17 operations, with one per coefficient.)
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
@@ -63,42 +61,50 @@ import warnings
 import torch
 
 
-def _tridiagonalize_batch_last(At: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Householder reduction of symmetric batch-last matrices ``At`` ``(n, n, B)``.
+def _tridiagonalize_batch_last(M: torch.Tensor, Qt: torch.Tensor) -> torch.Tensor:
+    """Householder reduction of symmetric batch-last matrices ``M`` ``(n, n, B)``, in place.
 
-    Returns the band ``T`` ``(2n + 3, B)`` (see the module docstring; pads zero) and ``Qᵀ``
-    ``(n, n, B)`` with ``A = Q T Qᵀ``. The reflector of column ``k`` is ``I − 2 u uᵀ`` with
-    ``u = v/‖v‖``, ``v = x − α e₁`` and ``α = −sign(x₀)‖x‖``; ``x = 0`` gives ``u = 0``, the identity.
+    Returns the band ``T`` ``(2n + 3, B)`` (see the module docstring; pads zero) and writes ``Qᵀ``
+    into ``Qt`` ``(n, n, B)``, with ``A = Q T Qᵀ``; ``M`` is overwritten (its columns below the
+    sub-diagonal hold the reflectors). The reflector of column ``k`` is ``I − u uᵀ`` with
+    ``‖u‖² = 2``: ``u = v / √(‖x‖² + ‖x‖·|x₀|)``, ``v = x − α e₁`` and ``α = −sign(x₀)‖x‖`` (the
+    denominator is ``‖v‖²/2``, so no second norm is taken).
+
+    No scaling by ``max|x|``: the matrices have largest entries of order one, so a column whose
+    ``‖x‖² + ‖x‖|x₀|`` is below ``tiny/eps²`` is negligible (``‖x‖`` below 1e-12 in float32 and
+    1e-138 in float64), and its reflector is set to the identity (``u = 0``) before the underflow
+    of its squares could make it non-orthogonal. Above that bound the squares that matter are
+    normal numbers, accurate to rounding.
+
+    ``Qᵀ = H_{n−3} ⋯ H_0`` is accumulated after the reduction, from the last reflector to the first:
+    ``H_k`` then only touches the trailing ``(n − k − 1)²`` block (instead of ``n − k − 1`` full rows).
     """
-    n, B = At.shape[0], At.shape[-1]
-    M = At.clone()
-    Qt = torch.zeros_like(At)
-    Qt.diagonal(0, 0, 1).fill_(1.0)
-    T = At.new_zeros(2 * n + 3, B)
-    tiny = torch.finfo(At.dtype).tiny
-    for k in range(n - 2):
-        x = M[k + 1 :, k]  # (m, B), m = n − k − 1
-        # The reflector is scale-invariant: build it from x / max|x| so that no square underflows.
-        xmax = x.abs().amax(0).clamp_min_(tiny)
-        v = x / xmax
-        # (torch.linalg.vector_norm over dim 0 of a batch-last array is 10× slower than these three calls)
-        alpha = torch.copysign(v.square().sum(0).sqrt_(), v[0]).neg_()
-        v[0].sub_(alpha)
-        u = v.div_(v.square().sum(0).sqrt_().clamp_min_(tiny))
-        torch.mul(alpha, xmax, out=T[2 * k + 2])
-        # Two-sided update of the trailing block: A22 − 2 (u wᵀ + w uᵀ) with p = A22 u, w = p − (pᵀu) u.
+    n, B = M.shape[0], M.shape[-1]
+    T = M.new_zeros(2 * n + 3, B)
+    safe = torch.finfo(M.dtype).tiny / torch.finfo(M.dtype).eps ** 2
+    cols = [M[k + 1 :, k] for k in range(n - 2)]
+    for k, x in enumerate(cols):  # x: (m, B), m = n − k − 1
+        s2 = x.square().sum(0)
+        alpha = torch.copysign(s2.sqrt(), x[0], out=T[2 * k + 2]).neg_()  # e_k
+        den = torch.addcmul(s2, alpha, x[0], value=-1.0)  # ‖x‖² + ‖x‖|x₀| = ‖v‖²/2
+        g = torch.mul(den >= safe, den.clamp(min=safe).rsqrt_())
+        x[0].sub_(alpha)
+        u = x.mul_(g)
+        # Two-sided update of the trailing block: A22 − (u wᵀ + w uᵀ) with p = A22 u, w = p − ½ (pᵀu) u.
         A22 = M[k + 1 :, k + 1 :]
         p = (A22 * u).sum(1)
-        w = p.addcmul_(u, (p * u).sum(0), value=-1.0)
-        A22.addcmul_(u.unsqueeze(1), w.unsqueeze(0), value=-2.0)
-        A22.addcmul_(w.unsqueeze(1), u.unsqueeze(0), value=-2.0)
-        # Q ← Q (I − 2 u uᵀ) on columns k+1..: rows k+1.. of Qᵀ.
-        Qs = Qt[k + 1 :]
-        Qs.addcmul_(u.unsqueeze(1), (Qs * u.unsqueeze(1)).sum(0).unsqueeze(0), value=-2.0)
+        w = p.addcmul_(u, (p * u).sum(0), value=-0.5)
+        A22.addcmul_(u.unsqueeze(1), w.unsqueeze(0), value=-1.0)
+        A22.addcmul_(w.unsqueeze(1), u.unsqueeze(0), value=-1.0)
+    Qt.zero_()
+    Qt.diagonal(0, 0, 1).fill_(1.0)
+    for k in range(n - 3, -1, -1):  # Qᵀ ← Qᵀ H_k on the block of rows and columns k+1..
+        u, Qs = cols[k], Qt[k + 1 :, k + 1 :]
+        Qs.addcmul_((Qs * u).sum(1).unsqueeze(1), u.unsqueeze(0), value=-1.0)
     T[1 : 2 * n : 2] = M.diagonal(0, 0, 1).T
     if n >= 2:
         T[2 * n - 2] = M[n - 1, n - 2]
-    return T, Qt
+    return T
 
 
 def householder_tridiagonalize(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -116,14 +122,15 @@ def householder_tridiagonalize(A: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         True
     """
     n = A.shape[-1]
-    T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
+    Qt = A.new_empty(n, n, A.shape[0])
+    T = _tridiagonalize_batch_last(A.permute(1, 2, 0).clone(memory_format=torch.contiguous_format), Qt)
     return T[1 : 2 * n : 2].T.contiguous(), T[2 : 2 * n : 2].T.contiguous(), Qt.permute(2, 1, 0).contiguous()
 
 
 class _Chase:
     """Band, bulges, eigenvectors, work buffers and the per-position views of one batched QR run.
 
-    A position costs 11 batched operations. The rotation's coefficients are computed once as the
+    A position costs 12 batched operations. The rotation's coefficients are computed once as the
     six rows ``R = (s, s, c, c, −s, −s)`` (one division of ``H = (z, z, x, x, −z, −z)`` by
     ``r = hypot(x, z)``), so that every coefficient vector an update needs is a window of three or
     two consecutive rows of ``R``: the 2×2 block ``Gᵀ M G`` is two operations for
@@ -131,17 +138,16 @@ class _Chase:
     ``(a', b', cc') = (c, −s, −s)·(p, p, u) + (s, c, c)·(t, t, w)``, and the eigenvector rows two.
     """
 
-    def __init__(self, T: torch.Tensor, Qt: torch.Tensor):
-        n, B = Qt.shape[0], Qt.shape[-1]
+    def __init__(self, T: torch.Tensor, W: torch.Tensor):
+        n, B = W.shape[1], W.shape[-1]
         # H[k]: (z, z, x + tiny, x + tiny, −z, −z) of position k, where z is the bulge entering it.
         self.H = T.new_zeros(n + 1, 6, B)
         R = self.R = T.new_empty(6, B)  # (s, s, c, c, −s, −s)
         tmp = T.new_empty(3, 2, B)  # (p, t; p, t; u, w)
         # W[0] = Qᵀ; W[1] carries row k+1 of Qᵀ after the rotation at k into the rotation at k+1, so
         # that the output rows (Qᵀ[k], W[1, k+1]) of a position never overlap its inputs.
-        self.W = T.new_empty(2, n, n, B)
-        self.W[0].copy_(Qt)
-        self.Qt = self.W[0]
+        self.W = W
+        self.Qt = W[0]
         self.tiny = T.new_tensor(torch.finfo(T.dtype).tiny)  # a tensor: a Python scalar costs a conversion per call
         # Per-position views, made by a few unbind calls (one indexing call per view would cost
         # about as much as a sweep at n = 8).
@@ -177,13 +183,17 @@ class _Chase:
         for k in range(kmin, kmax):
             x2, x_pair, x, xt, z, h, block, below, trip, e_next, z_next, q1, out, carry_next = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
-            # r = hypot(x + x0, z) replaces x. Outside a start x0 = tiny, which makes (0, 0) give
-            # c = 1, s = 0; the r ≥ tiny it leaves behind is absorbed by any non-negligible entry or
-            # reset to 0 by the next deflation check.
+            # r = sign(x)·hypot(x + x0, z) replaces x, so c ≥ 0: with z = 0 (no bulge) the rotation
+            # is the identity, never a sign flip. (A flip of rows k and k+1 also flips e_{k+1}, and
+            # where a block starts at k + 1 its z = e_{k+1} was read before the sweep: its shift
+            # would be lost, and the block would not converge.) Outside a start x0 = tiny, which
+            # makes (0, 0) give c = 1, s = 0; the r ≥ tiny it leaves behind is absorbed by any
+            # non-negligible entry or reset to 0 by the next deflation check.
             torch.add(x2, x0[k], out=x_pair)
             torch.hypot(xt, z, out=x)
+            x.copysign_(xt)
             torch.div(h, x, out=R)
-            # Gᵀ [[a, b], [b, cc]] G (see the class docstring). No trace shortcut: c = ±1, s = 0 leaves
+            # Gᵀ [[a, b], [b, cc]] G (see the class docstring). No trace shortcut: c = 1, s = 0 leaves
             # the block bitwise unchanged.
             torch.mul(Xp, block, out=tmp)
             tmp.addcmul_(Yp, below)
@@ -402,9 +412,10 @@ def qr_eigh(
         warnings.warn(f"qr_eigh: compile=True is used up to n = {COMPILE_MAX_N} (its compile time grows like n³); "
                       f"n = {n} runs the eager iterations", RuntimeWarning, stacklevel=2)
     dtype, device = A.dtype, A.device
-    T, Qt = _tridiagonalize_batch_last(A.permute(1, 2, 0).contiguous())
+    W = A.new_empty(2, n, n, B)  # Qᵀ and the chase's carries (see _Chase)
+    T = _tridiagonalize_batch_last(A.permute(1, 2, 0).clone(memory_format=torch.contiguous_format), W[0])
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
-    chase = _Chase(T, Qt)
+    chase = _Chase(T, W)
     # The per-iteration work is done in floating point with masks (integer and boolean tensors,
     # gathers and scatters cost 2–4× more per call on a CPU), and constants are tensors (a Python
     # number costs a conversion per call).

@@ -33,7 +33,9 @@ def adversarial_batch(
     Kinds, in turn: random well-conditioned; ill-conditioned (eigenvalues log-spaced over 12
     decades, or as many as the dtype resolves); eigenvalues repeated in two clusters; diagonal;
     all zero; rank one; a multiple of the identity; covariance of fewer samples than ``n``
-    (singular); random with entries of magnitude 1e±20 (scaling).
+    (singular); random with entries of magnitude 1e±20 (scaling); nearly block diagonal (two
+    random halves coupled by entries 1e-5 to 1e-30 times smaller, and one row and column of the
+    second half as small: splits that the solvers must find, with blocks that must converge on their own).
 
     Example:
         >>> adversarial_batch(9, 4).shape
@@ -44,7 +46,7 @@ def adversarial_batch(
     decades = 12.0 if dtype == torch.float64 else 6.0
     out = []
     for i in range(batch):
-        kind = i % 9
+        kind = i % 10
         Q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=f64))
         if kind == 0:
             X = torch.randn(n, n, generator=gen, dtype=f64)
@@ -67,9 +69,17 @@ def adversarial_batch(
         elif kind == 7:
             X = torch.randn(n, max(1, n // 2), generator=gen, dtype=f64)
             M = X @ X.T
-        else:
+        elif kind == 8:
             X = torch.randn(n, n, generator=gen, dtype=f64)
             M = (X + X.T) * (1e20 if i % 2 else 1e-20)
+        else:
+            X = torch.randn(n, n, generator=gen, dtype=f64)
+            M = X + X.T
+            small, row = 10.0 ** (-5 * (1 + (i // 10) % 6)), n // 2 + (i // 60) % (n - n // 2)
+            M[n // 2 :, : n // 2] *= small
+            M[: n // 2, n // 2 :] *= small
+            M[row] *= small
+            M[:, row] *= small
         out.append(0.5 * (M + M.T))
     return torch.stack(out).to(device=device, dtype=dtype)
 
