@@ -149,25 +149,34 @@ class _Chase:
         self.W = W
         self.Qt = W[0]
         self.tiny = T.new_tensor(torch.finfo(T.dtype).tiny)  # a tensor: a Python scalar costs a conversion per call
-        # Per-position views, made by a few unbind calls (one indexing call per view would cost
-        # about as much as a sweep at n = 8).
-        rows = T.unbind(0)
-        pairs = T.as_strided((2 * n + 2, 2, B), (B, B, 1)).unbind(0)  # pairs[i] = T[i : i + 2]
-        triples = T.as_strided((2 * n + 1, 3, B), (B, B, 1)).unbind(0)  # triples[i] = T[i : i + 3]
-        W, nB = self.W, n * B
+        # Per-position views, made by one unbind call per kind of view (one indexing call per view
+        # would cost about as much as a sweep at n = 8).
+        W, H, nB, m = self.W, self.H, n * B, n - 1
+
+        def each(t: torch.Tensor, size, stride, offset: int = 0):  # the views t[offset + k·stride[0]], k < n − 1
+            return t.as_strided((m,) + size, stride, t.storage_offset() + offset).unbind(0)
+
         self.qrows, self.carries = W[0].unbind(0), W[1].unbind(0)
-        # outs[k] = (Qᵀ[k], W[1, k + 1])
-        outs = W.as_strided((n - 1, 2, n, B), (nB, n * nB + nB, B, 1)).unbind(0)
-        H = self.H
         zs = H.view(n + 1, 3, 2, B)[:, 0::2]  # (z, z; −z, −z) of every position
         coef = (R[2:5].unsqueeze(1), R[0:3].unsqueeze(1), R[3:6], R[1:4], R.view(3, 2, B)[0::2], R[2],
                 R[1:3].unsqueeze(1), R[3:5].unsqueeze(1))
         self.coef = coef
-        self.views = [
-            (rows[2 * k].expand(2, B), H[k, 2:4], rows[2 * k], H[k, 2], H[k, 0], H[k], pairs[2 * k + 1], pairs[2 * k + 2],
-             triples[2 * k + 1], rows[2 * k + 4], zs[k + 1], self.qrows[k + 1], outs[k], self.carries[k + 1])
-            for k in range(n - 1)
-        ]
+        self.views = list(zip(
+            each(T, (2, B), (2 * B, 0, 1)),  # x = T[2k], twice
+            each(H, (2, B), (6 * B, B, 1), 2 * B),  # its two rows in H[k]
+            each(T, (B,), (2 * B, 1)),  # x
+            each(H, (B,), (6 * B, 1), 2 * B),  # x + x0 in H[k]
+            each(H, (B,), (6 * B, 1)),  # z in H[k]
+            each(H, (6, B), (6 * B, B, 1)),  # H[k]
+            each(T, (2, B), (2 * B, B, 1), B),  # (a, b) = T[2k + 1 : 2k + 3]
+            each(T, (2, B), (2 * B, B, 1), 2 * B),  # (b, cc)
+            each(T, (3, B), (2 * B, B, 1), B),  # (a, b, cc)
+            each(T, (B,), (2 * B, 1), 4 * B),  # e_{k+1} = T[2k + 4]
+            each(zs, (2, 2, B), (6 * B, 4 * B, B, 1), 6 * B),  # bulge rows of H[k + 1]
+            self.qrows[1:],
+            each(W, (2, n, B), (nB, n * nB + nB, B, 1)),  # (Qᵀ[k], W[1, k + 1])
+            self.carries[1:],
+        ))
         self.tmp, self.tmp_first, self.tmp_second = tmp, tmp[:, 0], tmp[:, 1]
         self.zs = zs  # the bulge entering each position, as (z, z; −z, −z)
 
