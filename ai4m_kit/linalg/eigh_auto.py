@@ -30,8 +30,9 @@ DEFAULT_BATCHES = (1, 16, 128, 1024)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
 # starts with floating-point masks, 17 operations per position; 5: "triton" joins the candidates
-# on CUDA).
-IMPL_VERSION = 5
+# on CUDA; 6: QR with 12 operations per position and a start in every unreduced block, Jacobi
+# with two-operation rotations).
+IMPL_VERSION = 6
 
 
 def candidates(device: torch.device | str) -> tuple[str, ...]:

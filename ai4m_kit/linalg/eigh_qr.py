@@ -32,9 +32,10 @@ not act:
   mask of the block starts; the ``r`` it leaves in ``e_{k−1}`` is reset to 0 after the sweep;
 - the bulge leaving a block meets an exactly zero ``e`` at the block's end, so it is exactly 0
   and no bulge leaks into the next block; the rotation of ``(x, 0)`` is then ``c = 1, s = 0``,
-  because ``r`` takes the sign of ``x`` (``tiny`` added to ``x`` outside the starts makes ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it
-  leaves in a split entry is reset to 0 by the next deflation check, which counts anything up to
-  ``2 tiny`` as negligible even in a zero matrix).
+  because ``r`` takes the sign of ``x`` (``tiny`` added to ``x`` outside the starts makes
+  ``(0, 0)`` give ``c = 1``; the ``r = tiny`` it leaves in a split entry is reset to 0 by the
+  next deflation check, which counts anything up to ``2 tiny`` as negligible even in a zero
+  matrix).
 
 A position costs 12 batched operations (4 for the angle, 4 for the 2×2 block, 2 for the bulge, 2
 for the eigenvectors, whose row k+1 is carried to the next position instead of written back; see
@@ -132,7 +133,7 @@ class _Chase:
 
     A position costs 12 batched operations. The rotation's coefficients are computed once as the
     six rows ``R = (s, s, c, c, −s, −s)`` (one division of ``H = (z, z, x, x, −z, −z)`` by
-    ``r = hypot(x, z)``), so that every coefficient vector an update needs is a window of three or
+    ``r = sign(x)·hypot(x, z)``), so that every coefficient vector an update needs is a window of three or
     two consecutive rows of ``R``: the 2×2 block ``Gᵀ M G`` is two operations for
     ``(p, t; p, t; u, w) = (c, c, −s)·(a, b) + (s, s, c)·(b, cc)`` and two for
     ``(a', b', cc') = (c, −s, −s)·(p, p, u) + (s, c, c)·(t, t, w)``, and the eigenvector rows two.
@@ -140,7 +141,7 @@ class _Chase:
 
     def __init__(self, T: torch.Tensor, W: torch.Tensor):
         n, B = W.shape[1], W.shape[-1]
-        # H[k]: (z, z, x + tiny, x + tiny, −z, −z) of position k, where z is the bulge entering it.
+        # H[k]: (z, z, x + x0, x + x0, −z, −z) of position k, where z is the bulge entering it.
         self.H = T.new_zeros(n + 1, 6, B)
         R = self.R = T.new_empty(6, B)  # (s, s, c, c, −s, −s)
         tmp = T.new_empty(3, 2, B)  # (p, t; p, t; u, w)
@@ -277,11 +278,12 @@ def _iteration_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_
 
     The iteration of the eager path of :func:`qr_eigh`, in functional form: ``D`` ``(n, B)``,
     ``E`` ``(n − 1, B)`` and ``Qᵀ`` ``(n, n, B)`` are split into rows of ``B`` numbers, and the
-    sweep visits every position (outside a window the rotation is the identity or a sign flip, as
-    in the eager chase). Two details differ from the eager path, where they save operations: only
-    each matrix's bottom unreduced window is swept (eager: every unreduced block, with the bottom
-    one's shift), and the shift is computed in the division form. Returns the new ``D, E, Qᵀ`` and, per matrix, the bottom non-negligible
-    sub-diagonal index found by the check (−1: it had converged, and the sweep changed nothing).
+    sweep visits every position (outside a window the rotation is the identity or a sign flip).
+    Two details differ from the eager path, where they save operations: only each matrix's bottom
+    unreduced window is swept (eager: every unreduced block, with the bottom one's shift), and the
+    shift is computed in the division form. Returns the new ``D, E, Qᵀ`` and, per matrix, the
+    bottom non-negligible sub-diagonal index found by the check (−1: it had converged, and the
+    sweep changed nothing).
     """
     n = D.shape[0]
     tiny, eps = torch.finfo(D.dtype).tiny, torch.finfo(D.dtype).eps
