@@ -25,9 +25,9 @@ the entries of ``A`` and of ``Vᵀ`` in the basis of the current round, ordered 
 
 Against the earlier rounds (four operations per rotation and a copy back), measured on the whole
 decomposition at batch 512 in shuffled interleaved runs: 0.90× the time (float32) and 0.95×
-(float64) at n = 8, but 1.16× (float32) and 0.99× (float64) at n = 16, where the round's data
-(about 2.5 MB in float32) no longer fits the 2 MB second-level cache; n = 8 is the size the
-targets name.
+(float64) at n = 8, but 1.16× (float32) and 0.99× (float64) at n = 16. The float32 loss at
+n = 16 is not explained: an isolated round measured 0.97× there. n = 8 is the size the targets
+name.
 
 Every operation writes into buffers allocated once per working-set size, so a round is about
 fifteen calls into PyTorch whatever the batch size.

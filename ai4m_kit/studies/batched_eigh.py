@@ -35,7 +35,8 @@ def adversarial_batch(
     all zero; rank one; a multiple of the identity; covariance of fewer samples than ``n``
     (singular); random with entries of magnitude 1e±20 (scaling); nearly block diagonal (two
     random halves coupled by entries 1e-5 to 1e-30 times smaller, and one row and column of the
-    second half as small: splits that the solvers must find, with blocks that must converge on their own).
+    second half as small: splits that the solvers must find, with blocks that must converge on
+    their own).
 
     Example:
         >>> adversarial_batch(9, 4).shape
