@@ -228,6 +228,28 @@ def test_property_random_symmetric(data, method):
     torch.testing.assert_close(w.sum(-1), A.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=0, atol=float(100 * n * eps * scale.max()))
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=symmetric_batches(16, 10), method=st.sampled_from(SOLVERS), split=st.integers(1, 9),
+       row=st.integers(0, 9), decades=st.integers(3, 40))
+def test_property_nearly_block_diagonal(data, method, split, row, decades):
+    """Random matrices whose two diagonal blocks (split at ``split``) are coupled by entries
+    ``10^-decades`` smaller, and one row and column as small: the backward-error properties hold on
+    split structures of every size up to 10 (test_nearly_block_diagonal_matrices_converge is the
+    regression test of the sign-flip bug, which this one finds too rarely)."""
+    A = torch.from_numpy(data)
+    n = A.shape[-1]
+    split, row, small = min(split, max(n - 1, 1)), min(row, n - 1), 10.0 ** -decades
+    A = 0.5 * (A + A.mT)
+    A[:, split:, :split] *= small
+    A[:, :split, split:] *= small
+    A[:, row] *= small
+    A[:, :, row] *= small
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        w, V = eigh(A, method)
+    _check_properties(A, w, V)
+
+
 @pytest.mark.skipif(not eigh_triton.available(), reason="triton not installed")
 @settings(max_examples=25, deadline=None)  # the interpreter is slow on a CPU
 @given(data=symmetric_batches(3, 6))
