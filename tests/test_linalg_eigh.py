@@ -419,3 +419,19 @@ def test_nearly_block_diagonal_matrices_converge(method, dtype):
     eps = torch.finfo(dtype).eps
     for key in ("reconstruction", "orthogonality"):
         assert ours[key].max().item() <= 10 * max(ref[key].max().item(), eps), key
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 17])
+def test_householder_tridiagonalize_against_float64(n, dtype):
+    """Q T Qᵀ = A and QᵀQ = I to within 20 n ε of the largest entry, on adversarial batches scaled
+    to largest entries of order one (the tiny-coupling kind has columns below the flush bound)."""
+    from ai4m_kit.linalg.eigh_qr import householder_tridiagonalize
+
+    A = adversarial_batch(40, n, dtype=dtype, seed=n)
+    A = A / A.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+    d, e, Q = householder_tridiagonalize(A)
+    T = torch.diag_embed(d.double()) + torch.diag_embed(e.double(), 1) + torch.diag_embed(e.double(), -1)
+    Qd, eps = Q.double(), torch.finfo(dtype).eps
+    assert (Qd @ T @ Qd.mT - A.double()).abs().max() <= 20 * n * eps
+    assert (Qd.mT @ Qd - torch.eye(n, dtype=torch.float64)).abs().max() <= 20 * n * eps
