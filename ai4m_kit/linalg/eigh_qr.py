@@ -465,9 +465,9 @@ def qr_eigh(
     def sweep(kmax: int, skip: torch.Tensor | None = None) -> None:
         # Every unreduced block starts where e_k is not negligible and e_{k−1} is (or k = 0):
         # x = d_k − μ enters through x0 (added to the zero e_{k−1} at position k), z = e_k through
-        # the bulge array. μ is the shift of
-        # the bottom block; the blocks above it get the same shift (any shift is an orthogonal
-        # similarity: it only moves their convergence), which spares finding the bottom block's top.
+        # the bulge array. μ is the shift of the bottom block; the blocks above it get the same
+        # shift (any shift is an orthogonal similarity: it only moves their convergence), which
+        # spares finding the bottom block's top.
         read_trailing_block()
         torch.mm(half_sum_diff, abc, out=mean_delta)
         torch.hypot(delta, b, out=mu)
