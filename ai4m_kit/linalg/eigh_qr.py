@@ -12,9 +12,10 @@ of each matrix's trailing 2×2 block (the bottom of its bottom unreduced block).
 get the same shift: any shift is an orthogonal similarity that only moves their convergence, and
 one shift per matrix spares the check finding where the bottom block starts (the check costs 10
 batched operations). ``double_shift=True`` chases two such sweeps per check (the second with the
-shift of the updated block, skipped where that block has split off): with the earlier one-window
-chase it needed fewer checks (10 instead of 17 on 512 random 8×8 float32 matrices) but more
-positions (98 instead of 82), and was slower (6.3 against 5.5 ms; float64: 8.8 against 7.3 ms).
+shift of the updated block, skipped where that block has split off): on 512 random 8×8 float32
+matrices it needs fewer checks (10 instead of 16) but more positions (94 instead of 80), and is
+slower (4.8 against 4.1 ms; float64: 12 checks and 112 positions against 20 and 97, 7.0 against
+6.0 ms).
 Using both eigenvalues of the same trailing block (a Francis double-shift step in exact
 arithmetic) needed about twice as many sweeps.
 
