@@ -25,26 +25,43 @@ import torch
 from ai4m_kit.linalg import eigh_auto
 from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
-from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh
-from ai4m_kit.linalg.eigh_qr import qr_eigh
+from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh_batch_last
+from ai4m_kit.linalg.eigh_qr import qr_eigh, qr_eigh_batch_last
 from ai4m_kit.linalg.eigh_triton import triton_eigh
 
 METHODS = ("auto", "qr", "jacobi", "triton", "torch")
-_SOLVERS = {"qr": qr_eigh, "jacobi": jacobi_eigh}
+# The tensor-operation solvers work on batch-last arrays and symmetrise their input themselves.
+_BATCH_LAST = {"qr": qr_eigh_batch_last, "jacobi": jacobi_eigh_batch_last}
+
+
+def _symmetric_batch_last(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(A + Aᵀ)/2`` of a ``(B, n, n)`` batch as a new batch-last array ``(n, n, B)``, each matrix
+    scaled by a power of two near its largest entry (exact in floating point, so that squares of
+    entries neither overflow nor underflow in the iterations), and the factors ``(B,)`` that
+    scale its eigenvalues back. One pass symmetrises and transposes (eigh's symmetrisation, the
+    scaling and the solvers' transposition were three)."""
+    B, n = A.shape[0], A.shape[-1]
+    At = A.new_empty(n, n, B)
+    torch.add(A.permute(1, 2, 0), A.permute(2, 1, 0), out=At)  # 2 (A + Aᵀ)/2
+    amax = At.view(n * n, B).abs().amax(0)
+    scale = torch.exp2(torch.round(torch.log2(torch.where(amax > 0, amax, 1.0))))
+    return At.div_(scale), scale.mul_(0.5)
 
 
 def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted ``(evals, evecs)`` of a symmetric ``(B, n, n)`` batch by a concrete method."""
+    """Sorted ``(evals, evecs)`` of a ``(B, n, n)`` batch by a concrete method: ``"torch"`` and
+    ``"triton"`` decompose ``A`` as it is (symmetric), ``"qr"`` and ``"jacobi"`` its symmetric
+    part ``(A + Aᵀ)/2``."""
     if method == "torch":
         return torch.linalg.eigh(A)
     if method == "triton":  # scales, solves and sorts in its one kernel
         return triton_eigh(A)
-    # Scale each matrix by a power of two near its largest entry (exact in floating point) so that
-    # squares of entries neither overflow nor underflow inside the iterations.
-    amax = A.abs().amax(dim=(-2, -1))
-    scale = torch.exp2(torch.round(torch.log2(torch.where(amax > 0, amax, 1.0))))
-    options = {"compile": True} if compile and method == "qr" else {}
-    evals, evecs = _SOLVERS[method](A / scale[:, None, None], **options)
+    At, scale = _symmetric_batch_last(A)
+    if compile and method == "qr":
+        evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)
+    else:
+        D, Vt = _BATCH_LAST[method](At)
+        evals, evecs = D.T, Vt.permute(2, 1, 0)  # eigenvectors as columns
     evals, order = (evals * scale.unsqueeze(-1)).sort(dim=-1)
     return evals, evecs.gather(-1, order.unsqueeze(-2).expand_as(evecs))
 
@@ -129,7 +146,8 @@ def eigh(
     A3 = A.reshape(-1, n, n)
     if A3.shape[0] == 0:
         return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
-    A3 = 0.5 * (A3 + A3.mT)
+    if concrete in ("torch", "triton"):  # qr and jacobi symmetrise while they transpose (_solve)
+        A3 = 0.5 * (A3 + A3.mT)
     if differentiable:
         evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree, compile)
     else:

@@ -196,22 +196,35 @@ def jacobi_eigh(
         >>> sorted(round(x, 6) for x in w[0].tolist())
         [1.0, 3.0]
     """
-    B, n = A.shape[0], A.shape[-1]
-    dtype, device = A.dtype, A.device
+    evals, Vt = jacobi_eigh_batch_last(A.permute(1, 2, 0), max_sweeps=max_sweeps, tol=tol)
+    return evals.T.contiguous(), Vt.permute(2, 1, 0).contiguous()
+
+
+def jacobi_eigh_batch_last(
+    M: torch.Tensor, *, max_sweeps: int | None = None, tol: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`jacobi_eigh` of batch-last matrices ``M`` ``(n, n, B)`` (any strides; read, not written).
+
+    Returns ``(evals, Vt)``: unsorted eigenvalues ``(n, B)`` and the eigenvectors as the rows of
+    ``Vt`` ``(n, n, B)`` (``Vt[j, :, b]`` belongs to ``evals[j, b]``); possibly non-contiguous views.
+    """
+    n, B = M.shape[0], M.shape[-1]
+    dtype, device = M.dtype, M.device
     if n == 1:
-        return A[..., 0].clone(), torch.ones_like(A)
-    if n % 2:  # a zero row/column pairs with the others at angle 0 and is dropped at the end
-        A = torch.nn.functional.pad(A, (0, 1, 0, 1))
-    m = A.shape[-1]
+        return M[0].clone(), torch.ones_like(M)
+    # Odd n: a zero row and column pairs with the others at angle 0 and is dropped at the end.
+    m = n + n % 2
     plan = _plan(m, device)
     tol = torch.finfo(dtype).eps if tol is None else tol
     max_sweeps = 40 if max_sweeps is None else max_sweeps
-    zero_one = torch.tensor([[0.0], [1.0]], dtype=dtype, device=device).expand(2, B)
-    source = torch.cat([A.reshape(B, m * m).T, zero_one])  # entries of A in natural order, batch last
+    # The entries of A in natural order, batch last, then a zero row and a one row (Vᵀ = I).
+    source = M.new_zeros(m * m + 2, B)
+    source[: m * m].view(m, m, B)[:n, :n].copy_(M)
+    source[m * m + 1].fill_(1.0)
     alive = torch.arange(B, device=device)
     # done: off ≤ lim, or off ≤ 4 lim while shrinking by less than 2× (tensors: a Python number in an
     # operation costs a conversion per call)
-    lim = A.reshape(B, -1).norm(dim=-1).mul_(tol)
+    lim = source[: m * m].square().sum(0).sqrt_().mul_(tol)
     lim4, half = 4 * lim, lim.new_tensor(0.5)
     prev_half = torch.full_like(lim, float("inf"))
     buf = _Buffers(plan, m, B, dtype, device)
@@ -238,13 +251,13 @@ def jacobi_eigh(
             buf.round(buf.store, steps[t])
     else:
         warnings.warn(f"jacobi_eigh: {len(alive)} matrices did not converge in {max_sweeps} sweeps", RuntimeWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     if buf.store is not final:
         final.index_copy_(1, alive, buf.store)
-    evals = final.index_select(0, plan["diag"]).T
-    V = final.index_select(0, plan["vt"]).view(m, m, B).permute(2, 1, 0)  # column r = row r of Vᵀ
+    evals = final.index_select(0, plan["diag"])
+    Vt = final.index_select(0, plan["vt"]).view(m, m, B)
     if m != n:  # the padding's eigenpair is (0, e_n): drop it wherever it ended up
-        keep = V[:, n, :].abs() < 0.5
-        evals = evals[keep].view(B, n)
-        V = V[:, :n, :].transpose(1, 2)[keep].view(B, n, n).transpose(1, 2)
-    return evals.contiguous(), V.contiguous()
+        keep = (Vt[:, n, :].abs() < 0.5).T  # (B, m)
+        evals = evals.T[keep].view(B, n).T
+        Vt = Vt.permute(2, 0, 1)[keep].view(B, n, m)[:, :, :n].permute(1, 2, 0)
+    return evals, Vt

@@ -423,9 +423,26 @@ def qr_eigh(
     if compile:
         warnings.warn(f"qr_eigh: compile=True is used up to n = {COMPILE_MAX_N} (its compile time grows like n³); "
                       f"n = {n} runs the eager iterations", RuntimeWarning, stacklevel=2)
-    dtype, device = A.dtype, A.device
-    W = A.new_empty(2, n, n, B)  # Qᵀ and the chase's carries (see _Chase)
-    T = _tridiagonalize_batch_last(A.permute(1, 2, 0).clone(memory_format=torch.contiguous_format), W[0])
+    M = A.permute(1, 2, 0).clone(memory_format=torch.contiguous_format)
+    D, Qt = qr_eigh_batch_last(M, max_iter=max_iter, double_shift=double_shift)
+    return D.T, Qt.permute(2, 1, 0)
+
+
+def qr_eigh_batch_last(
+    M: torch.Tensor, *, max_iter: int | None = None, double_shift: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eager :func:`qr_eigh` of batch-last matrices ``M`` ``(n, n, B)`` (contiguous; overwritten).
+
+    Returns ``(D, Qt)``: unsorted eigenvalues ``(n, B)`` and the eigenvectors as the rows of ``Qt``
+    ``(n, n, B)`` (``Qt[j, :, b]`` belongs to ``D[j, b]``), views of the work arrays.
+    """
+    n, B = M.shape[0], M.shape[-1]
+    if n == 1:
+        return M[0].clone(), torch.ones_like(M)
+    max_iter = max_iter or 30 * n
+    dtype, device = M.dtype, M.device
+    W = M.new_empty(2, n, n, B)  # Qᵀ and the chase's carries (see _Chase)
+    T = _tridiagonalize_batch_last(M, W[0])
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
     chase = _Chase(T, W)
     # The per-iteration work is done in floating point with masks (integer and boolean tensors,
@@ -504,5 +521,5 @@ def qr_eigh(
             keep = b.abs() > torch.addcmul(eps_norm, a.abs() + c.abs(), eps)
             sweep(kmax, keep)
     else:
-        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=2)
-    return D.T, chase.Qt.permute(2, 1, 0)
+        warnings.warn(f"qr_eigh: some matrices did not converge in {max_iter} iterations", RuntimeWarning, stacklevel=3)
+    return D, chase.Qt
