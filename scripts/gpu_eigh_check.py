@@ -35,16 +35,11 @@ import torch  # noqa: E402
 from ai4m_kit.bench import interleaved_medians, ratios  # noqa: E402
 from ai4m_kit.linalg import eigh_qr, eigh_triton  # noqa: E402
 from ai4m_kit.linalg.checks import check_symmetric  # noqa: E402
-from ai4m_kit.linalg.commands_eigh import DTYPES, main as bench_main  # noqa: E402
+from ai4m_kit.linalg.commands_eigh import DTYPES, main as bench_main, random_symmetric  # noqa: E402
 from ai4m_kit.linalg.eigh import eigh  # noqa: E402
 from ai4m_kit.studies import batched_eigh as study  # noqa: E402
 
 DEV = "cuda"
-
-
-def _sym(b: int, n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
-    X = torch.randn(b, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (X + X.mT).to(DEV, dtype)
 
 
 def accuracy() -> None:
@@ -80,7 +75,7 @@ def sweep(repeats: int) -> None:
             configs = _configs(n)
             scores = {c: 0.0 for c in configs}
             for b in (512, 4096):
-                A = _sym(b, n, dtype, seed=n + b)
+                A = random_symmetric(b, n, dtype, DEV, seed=n + b)
                 cands = {"baseline": lambda A=A: torch.linalg.eigh(A)}
                 for blk, w in configs:
                     cands[f"{blk}/{w}"] = lambda A=A, blk=blk, w=w: eigh_triton.triton_eigh(A, block=blk, num_warps=w)
@@ -106,7 +101,7 @@ def bench(repeats: int) -> None:
 def checks(repeats: int) -> None:
     print("\n[checks] input check on CUDA: time / torch.linalg.eigh", flush=True)
     for b in (1, 512, 4096):
-        A = _sym(b, 8, torch.float32, seed=b)
+        A = random_symmetric(b, 8, torch.float32, DEV, seed=b)
         med = interleaved_medians({
             "baseline": lambda: torch.linalg.eigh(A),
             "check_symmetric": lambda: check_symmetric(A),
@@ -152,13 +147,13 @@ def tests() -> None:
 
 def compiled(repeats: int) -> None:
     for dtype in DTYPES.values():
-        A = _sym(512, 8, dtype, seed=8)
+        A = random_symmetric(512, 8, dtype, DEV, seed=8)
         t0 = time.perf_counter()
         eigh(A, "qr", compile=True)
         torch.cuda.synchronize()
         print(f"\n[compile] n=8 {dtype}: first call {time.perf_counter() - t0:.1f} s", flush=True)
         for b in (512, 4096):
-            A = _sym(b, 8, dtype, seed=b)
+            A = random_symmetric(b, 8, dtype, DEV, seed=b)
             cands = {"baseline": lambda A=A: torch.linalg.eigh(A)}
             for every in (1, 4, 8):
                 def call(A=A, every=every):

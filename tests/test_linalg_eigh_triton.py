@@ -109,7 +109,7 @@ from triton.backends.compiler import GPUTarget
 from ai4m_kit.linalg import eigh_triton as et
 for ty, dt in (("fp32", torch.float32), ("fp64", torch.float64)):
     for n in (3, 8, 16, 32):
-        N = 1 << (n - 1).bit_length()
+        N = et.padded(n)
         block, warps = et.default_block(n, dt)
         sig = {"A_ptr": "*" + ty, "W_ptr": "*" + ty, "V_ptr": "*" + ty, "S_ptr": "*i32", "B": "i32",
                "max_sweeps": "i32", "tol2": "fp32", "n": "constexpr", "N": "constexpr", "BLOCK": "constexpr",

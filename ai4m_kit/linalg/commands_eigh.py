@@ -59,7 +59,9 @@ def register_bench(bench_subparsers) -> None:
     p.set_defaults(func=run_bench)
 
 
-def _random_symmetric(batch: int, n: int, dtype: torch.dtype, device: str, seed: int = 0) -> torch.Tensor:
+def random_symmetric(batch: int, n: int, dtype: torch.dtype, device, seed: int = 0) -> torch.Tensor:
+    """``X + Xᵀ`` of a seeded standard normal ``(batch, n, n)`` batch (drawn in float64 on the CPU,
+    so every device and dtype gets the same matrices): the benchmarks' input."""
     X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (X + X.mT).to(device=device, dtype=dtype)
 
@@ -108,10 +110,10 @@ def run_bench(args: argparse.Namespace) -> int:
           "  targets")
     for dtype in dtypes:
         for n in args.dims:
-            A = _random_symmetric(args.batch, n, dtype, args.device, seed=n)
+            A = random_symmetric(args.batch, n, dtype, args.device, seed=n)
             compiled = args.compile and n <= COMPILE_MAX_N
-            fused = with_triton and n <= eigh_auto.MAX_TRITON_N
-            solvers = ("qr", "jacobi") + (("triton",) if fused else ()) + (("qr compiled",) if compiled else ())
+            triton_here = with_triton and eigh_auto.fits("triton", n)
+            solvers = ("qr", "jacobi") + (("triton",) if triton_here else ()) + (("qr compiled",) if compiled else ())
             if compiled:  # the first call compiles (or loads inductor's disk cache): timed apart
                 start = time.perf_counter()
                 eigh(A, "qr", compile=True)
@@ -124,7 +126,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 for m in solvers:
                     notes.append(f"{m}<={lim:g}x {_verdict(r[m] <= lim)}")
             notes.append(f"auto<={AUTO_TARGET}x {_verdict(r['auto'] <= AUTO_TARGET)}")
-            if fused and args.device != "cpu" and n <= GPU_TARGET_MAX_N and args.batch >= GPU_TARGET_MIN_BATCH:
+            if triton_here and args.device != "cpu" and n <= GPU_TARGET_MAX_N and args.batch >= GPU_TARGET_MIN_BATCH:
                 notes.append(f"triton<={GPU_TARGET:g}x {_verdict(r['triton'] <= GPU_TARGET)}")
             all_ok &= all("NOT" not in x for x in notes)
             base_ms = med["baseline"] * 1e3
@@ -133,7 +135,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 cells = f" {r['qr compiled']:>7.2f} {compile_s:>9.1f}"
             elif args.compile:  # n > COMPILE_MAX_N: compile=True would run the eager path
                 cells = f" {'-':>7} {'-':>9}"
-            tcell = (f" {r['triton']:>7.2f}" if fused else f" {'-':>7}") if with_triton else ""
+            tcell = (f" {r['triton']:>7.2f}" if triton_here else f" {'-':>7}") if with_triton else ""
             print(f"{str(dtype)[6:]:>8} {n:>4} {base_ms:>9.3f} {r['qr']:>7.2f} {r['jacobi']:>7.2f}{tcell} "
                   f"{r['auto']:>7.2f}{cells}  " + ", ".join(notes))
     if not args.skip_grid:
@@ -145,7 +147,7 @@ def run_bench(args: argparse.Namespace) -> int:
             for n in args.dims:
                 cells = []
                 for b in args.grid_batch:
-                    A = _random_symmetric(b, n, dtype, args.device, seed=b + n)
+                    A = random_symmetric(b, n, dtype, args.device, seed=b + n)
                     r = ratios(time_methods(A, ("auto",), args.repeats, args.device, unchecked=True), "baseline")
                     worst = max(worst, r["auto"])
                     cells.append(f"{r['auto']:5.2f}/{r['auto unchecked']:5.2f} ({eigh_auto.choose(n, b, args.device, dtype)[:6]})")
@@ -162,8 +164,8 @@ def run_bench(args: argparse.Namespace) -> int:
             for n in args.dims:
                 A = adversarial_batch(args.acc_batch, n, dtype=dtype, device=args.device, seed=n)
                 ref = {k: max(v.max().item(), eps) for k, v in decomposition_errors(A, *torch.linalg.eigh(A)).items()}
-                fused = with_triton and n <= eigh_auto.MAX_TRITON_N
-                for m in ("qr", "jacobi") + (("triton",) if fused else ()) + ("auto",):
+                triton_here = with_triton and eigh_auto.fits("triton", n)
+                for m in ("qr", "jacobi") + (("triton",) if triton_here else ()) + ("auto",):
                     err = {k: v.max().item() for k, v in decomposition_errors(A, *eigh(A, m)).items()}
                     rr, ro = err["reconstruction"] / ref["reconstruction"], err["orthogonality"] / ref["orthogonality"]
                     all_ok &= rr <= 10 and ro <= 10

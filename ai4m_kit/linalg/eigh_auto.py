@@ -48,6 +48,17 @@ def candidates(device: torch.device | str) -> tuple[str, ...]:
     return CANDIDATES
 
 
+def fits(method: str, n: int) -> bool:
+    """Whether ``method`` decomposes matrices of size ``n`` (the Triton kernel holds at most
+    ``MAX_TRITON_N``; the other methods any ``n``).
+
+    Example:
+        >>> fits("triton", 64), fits("qr", 64)
+        (False, True)
+    """
+    return method != "triton" or n <= MAX_TRITON_N
+
+
 def cache_path() -> Path:
     """Path of the calibration file: ``$AI4M_CACHE/eigh_auto.json`` (default ``~/.cache/ai4m_kit``)."""
     root = os.environ.get("AI4M_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ai4m_kit")
@@ -115,7 +126,7 @@ def choose(n: int, batch: int, device: torch.device | str, dtype: torch.dtype) -
         return "torch"
     i, j = _nearest(entry["dims"], n), _nearest(entry["batches"], batch)
     chosen = entry["choice"][i][j]
-    if chosen == "triton" and (n > MAX_TRITON_N or chosen not in candidates(device)):
+    if chosen == "triton" and not (fits(chosen, n) and chosen in candidates(device)):
         return "torch"  # beyond the kernel's size, or triton is no longer installed
     return chosen
 
@@ -148,7 +159,7 @@ def calibrate(
     times = {m: [[float("nan")] * len(batches) for _ in dims] for m in methods}
     choice = [["torch"] * len(batches) for _ in dims]
     for i, n in enumerate(dims):
-        live = [m for m in methods if m != "triton" or n <= MAX_TRITON_N]
+        live = [m for m in methods if fits(m, n)]
         for j, b in enumerate(batches):
             X = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
             A = (X + X.mT).to(device=device, dtype=dtype)

@@ -18,7 +18,8 @@ import torch
 import xarray as xr
 
 from ..bench import interleaved_medians, set_threads
-from ..linalg.commands_eigh import GPU_TARGET, GPU_TARGET_MAX_N, GPU_TARGET_MIN_BATCH, SOLVER_TARGETS
+from ..linalg.commands_eigh import (GPU_TARGET, GPU_TARGET_MAX_N, GPU_TARGET_MIN_BATCH, SOLVER_TARGETS,
+                                    random_symmetric)
 from ..profiles import pick, resolve_profile
 
 METHODS = ("torch", "qr", "jacobi", "auto")  # and "triton" on CUDA with triton installed (methods_for)
@@ -118,11 +119,6 @@ def _solvers(ds: xr.Dataset) -> list[str]:
     return [str(m) for m in ds.method.values if m not in ("torch", "auto")]
 
 
-def _random_symmetric(batch: int, n: int, dtype: torch.dtype, device, seed: int) -> torch.Tensor:
-    X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (X + X.mT).to(device=device, dtype=dtype)
-
-
 def time_point(
     A: torch.Tensor, methods=METHODS, *, repeats: int = 3, max_call_s: float = 2.0, device=None
 ) -> dict[str, float]:
@@ -187,7 +183,7 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
     methods = methods_for(device)
     t_batch = np.zeros((len(methods), len(batches)))
     for j, b in enumerate(batches):
-        med = time_point(_random_symmetric(b, 4, dtype, device, seed=b), methods, repeats=repeats,
+        med = time_point(random_symmetric(b, 4, dtype, device, seed=b), methods, repeats=repeats,
                          max_call_s=max_call_s, device=device)
         t_batch[:, j] = [med[m] for m in methods]
     t_dim = np.full((len(methods), len(dims)), np.nan)
@@ -196,8 +192,8 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
         # A method over max_call_s at a smaller n is not timed at larger n (NaN), to bound the run;
         # "triton" is not timed beyond its largest n.
         live = [m for m in methods if m == "torch" or not any(m in x for x in skipped)]
-        live = [m for m in live if m != "triton" or n <= eigh_auto.MAX_TRITON_N]
-        med = time_point(_random_symmetric(dim_batch, n, dtype, device, seed=n), live, repeats=repeats,
+        live = [m for m in live if eigh_auto.fits(m, n)]
+        med = time_point(random_symmetric(dim_batch, n, dtype, device, seed=n), live, repeats=repeats,
                          max_call_s=max_call_s, device=device)
         for m in live:
             t_dim[methods.index(m), dims.index(n)] = med[m]
@@ -211,7 +207,7 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
         for j, n in enumerate(acc_dims):
             A = adversarial_batch(acc_batch, n, dtype=DTYPES[pname], device=device, seed=n)
             for i, m in enumerate(methods):
-                if m == "triton" and n > eigh_auto.MAX_TRITON_N:
+                if not eigh_auto.fits(m, n):
                     continue
                 w, V = torch.linalg.eigh(A) if m == "torch" else eigh(A, m)
                 err = decomposition_errors(A, w, V)
