@@ -27,12 +27,12 @@ def _oracle_evals(A):
     return torch.linalg.eigh(A.double())[0]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype, precision", [(torch.float32, "full"), (torch.float64, "full"), (torch.float64, "mixed")])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 16, 32])
 @pytest.mark.parametrize("method", SOLVERS)
-def test_adversarial_batch_within_10x_of_torch(method, n, dtype, device):
+def test_adversarial_batch_within_10x_of_torch(method, n, dtype, precision, device):
     A = adversarial_batch(27, n, dtype=dtype, device=device, seed=n)
-    w, V = eigh(A, method)
+    w, V = eigh(A, method, precision=precision)
     w_t, V_t = torch.linalg.eigh(A)
     ours = decomposition_errors(A, w, V)
     ref = decomposition_errors(A, w_t, V_t)
@@ -128,6 +128,8 @@ def test_bad_arguments():
         eigh(torch.eye(2), method="lanczos")
     with pytest.raises(ValueError, match="grad_mode must be one of"):
         eigh(torch.eye(2), grad_mode="fast")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        eigh(torch.eye(2), precision="half")
 
 
 def test_symmetry_tolerance_accepts_rounding_of_covariances():
@@ -140,23 +142,24 @@ def _sym(X):
     return 0.5 * (X + X.mT)
 
 
-def _sign_free_outputs(method, grad_mode="exact"):
+def _sign_free_outputs(method, grad_mode="exact", precision="auto"):
     """Outputs invariant to eigenvector signs: V f(Λ) Vᵀ and squared projections."""
     C = torch.linspace(-1, 1, 16, dtype=torch.float64).reshape(4, 4)
 
     def f(X):
-        w, V = eigh(_sym(X), method, grad_mode=grad_mode)
+        w, V = eigh(_sym(X), method, grad_mode=grad_mode, precision=precision)
         return V @ torch.diag_embed(torch.sin(w)) @ V.mT, ((V * C).sum(-2)) ** 2, w
 
     return f
 
 
-@pytest.mark.parametrize("method", ("qr", "jacobi", TRITON, "torch"))
-def test_gradcheck_exact(method):
+@pytest.mark.parametrize("method, precision", [("qr", "full"), ("jacobi", "full"), ("jacobi", "mixed"),
+                                               pytest.param("triton", "auto", marks=TRITON.marks), ("torch", "auto")])
+def test_gradcheck_exact(method, precision):
     torch.manual_seed(2)
     X = torch.randn(2, 4, 4, dtype=torch.float64)
     X = (X + X.mT + torch.diag(torch.tensor([0.0, 3.0, 6.0, 9.0], dtype=torch.float64))).requires_grad_()
-    assert torch.autograd.gradcheck(_sign_free_outputs(method), (X,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(_sign_free_outputs(method, precision=precision), (X,), eps=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("grad_mode", ("taylor", "pade"))

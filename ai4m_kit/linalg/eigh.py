@@ -26,10 +26,12 @@ from ai4m_kit.linalg import eigh_auto
 from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
 from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh_batch_last
+from ai4m_kit.linalg.eigh_mixed import mixed_eigh, mixed_pays
 from ai4m_kit.linalg.eigh_qr import qr_eigh, qr_eigh_batch_last
 from ai4m_kit.linalg.eigh_triton import triton_eigh
 
 METHODS = ("auto", "qr", "jacobi", "triton", "torch")
+PRECISIONS = ("auto", "mixed", "full")
 # The tensor-operation solvers work on batch-last arrays and symmetrise their input themselves.
 _BATCH_LAST = {"qr": qr_eigh_batch_last, "jacobi": jacobi_eigh_batch_last}
 
@@ -48,10 +50,13 @@ def _symmetric_batch_last(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return At.div_(scale), scale.mul_(0.5)
 
 
-def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _solve(
+    A: torch.Tensor, method: str, compile: bool = False, precision: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted ``(evals, evecs)`` of a ``(B, n, n)`` batch by a concrete method: ``"torch"`` and
     ``"triton"`` decompose ``A`` as it is (symmetric), ``"qr"`` and ``"jacobi"`` its symmetric
-    part ``(A + Aᵀ)/2``."""
+    part ``(A + Aᵀ)/2``, float64 in mixed precision where ``precision`` says so (see
+    :func:`eigh`)."""
     if method == "torch":
         return torch.linalg.eigh(A)
     if method == "triton":  # scales, solves and sorts in its one kernel
@@ -59,6 +64,8 @@ def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.T
     At, scale = _symmetric_batch_last(A)
     if compile and method == "qr":
         evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)
+    elif A.dtype == torch.float64 and (precision == "mixed" or precision == "auto" and mixed_pays(method, A.shape[-1], A.device)):
+        evals, evecs = mixed_eigh(At, method)
     else:
         D, Vt = _BATCH_LAST[method](At)
         evals, evecs = D.T, Vt.permute(2, 1, 0)  # eigenvectors as columns
@@ -68,8 +75,8 @@ def _solve(A: torch.Tensor, method: str, compile: bool = False) -> tuple[torch.T
 
 class _Eigh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, A, method, grad_mode, degree, compile):
-        evals, evecs = _solve(A, method, compile)
+    def forward(ctx, A, method, grad_mode, degree, compile, precision):
+        evals, evecs = _solve(A, method, compile, precision)
         ctx.save_for_backward(evals, evecs)
         ctx.grad_mode, ctx.degree = grad_mode, degree
         return evals, evecs
@@ -78,7 +85,7 @@ class _Eigh(torch.autograd.Function):
     def backward(ctx, grad_evals, grad_evecs):
         evals, evecs = ctx.saved_tensors
         grad = symmetric_eig_backward(evals, evecs, grad_evals, grad_evecs, mode=ctx.grad_mode, degree=ctx.degree)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 def resolve_method(method: str, n: int, batch: int, device: torch.device, dtype: torch.dtype) -> str:
@@ -104,6 +111,7 @@ def eigh(
     check: bool = True,
     sym_tol: float | None = None,
     compile: bool = False,
+    precision: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices ``(..., n, n)``.
 
@@ -120,6 +128,14 @@ def eigh(
             size and dtype compiles, about 3 minutes at n = 8 on a 2-core CPU, and later processes
             load inductor's disk cache in about 10 s). Worth it when the same sizes are decomposed
             many times, as in a training loop.
+        precision: how ``"qr"`` and ``"jacobi"`` decompose float64 matrices: ``"full"`` in
+            float64 throughout; ``"mixed"`` in float32 first, then refined to float64 accuracy
+            (:mod:`ai4m_kit.linalg.eigh_mixed`: faster when the eigenvalues are distinct at float32
+            resolution, slower when many matrices have eigenvalues that differ by less than about
+            1e-5 of their norm, as ill-conditioned covariances do, since those are finished by a
+            float64 solve); ``"auto"``: ``"mixed"`` on the devices and sizes where it was measured
+            faster on random matrices (:func:`ai4m_kit.linalg.eigh_mixed.mixed_pays`), else
+            ``"full"``. Float32 input and the other methods ignore it.
 
     Returns:
         ``(evals, evecs)`` shaped ``(..., n)`` and ``(..., n, n)``, with
@@ -135,6 +151,8 @@ def eigh(
     """
     if check:
         check_symmetric(A, sym_tol=sym_tol)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}; got {grad_mode!r}")
     n = A.shape[-1]
@@ -149,7 +167,7 @@ def eigh(
     if concrete in ("torch", "triton"):  # qr and jacobi symmetrise while they transpose (_solve)
         A3 = 0.5 * (A3 + A3.mT)
     if differentiable:
-        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree, compile)
+        evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree, compile, precision)
     else:
-        evals, evecs = _solve(A3, concrete, compile)
+        evals, evecs = _solve(A3, concrete, compile, precision)
     return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)
