@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ai4m_kit.linalg.commands_eigh import ill_conditioned_covariances
 from ai4m_kit.linalg.eigh import _symmetric_batch_last, eigh
 from ai4m_kit.linalg.eigh_mixed import mixed_eigh, mixed_pays, refine
 from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
@@ -19,14 +20,6 @@ def _within_10x_of_torch(A, w, V):
     oracle = torch.linalg.eigvalsh(A)
     scale = A.flatten(-2).norm(dim=-1).clamp_min(1e-300)
     assert ((w - oracle).abs().amax(-1) / scale).max().item() <= 10 * A.shape[-1] * EPS
-
-
-def _covariances(batch, n, decades, seed=0):
-    """Sample covariances of data whose axes span ``decades`` orders of magnitude: eigenvalues that
-    differ by less than float32 resolves."""
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(batch, 4 * n, n, generator=g, dtype=F64) * torch.logspace(0, -decades / 2, n, dtype=F64)
-    return X.mT @ X / (4 * n)
 
 
 def _near_pairs(batch, n, gap, seed=0):
@@ -83,7 +76,7 @@ def test_ill_conditioned_matrices_take_the_float64_finish(method):
     the float64 finish must. Pairs of eigenvalues 3e-12 apart (inside the cluster floor, outside the
     check's tolerance) stay orthonormal but unresolved.
     Both branches of the finish are exercised: S from X as it is, and from X made orthonormal."""
-    A = torch.cat([_covariances(40, 8, 12), adversarial_batch(40, 8, seed=7), _near_pairs(20, 8, 3e-12)])
+    A = torch.cat([ill_conditioned_covariances(40, 8, F64, "cpu"), adversarial_batch(40, 8, seed=7), _near_pairs(20, 8, 3e-12)])
     At, scale = _symmetric_batch_last(A)
     from ai4m_kit.linalg.eigh_mixed import FIRST, _columns
 

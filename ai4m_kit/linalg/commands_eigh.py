@@ -8,7 +8,9 @@ offers it, on CUDA with the triton package); (2) ``"auto"`` against
 ``torch.linalg.eigh`` on a grid of batch sizes; (3) reconstruction and orthogonality errors relative
 to ``torch.linalg.eigh`` in the same dtype. ``--calibrate`` first re-measures the cached crossovers
 that ``"auto"`` uses and prints the decision map; ``--compile`` adds ``eigh(A, "qr", compile=True)``
-to section 1.
+to section 1. Section (4), for float64, times ``precision="full"`` against ``"mixed"``
+(:mod:`ai4m_kit.linalg.eigh_mixed`) on random matrices and on ill-conditioned covariances, where
+mixed precision has to finish many matrices in float64 and is slower.
 
 Also runnable as ``python -m ai4m_kit.linalg.commands_eigh``.
 """
@@ -45,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     p.add_argument("--skip-grid", action="store_true", help="skip section 2")
     p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
+    p.add_argument("--skip-precision", action="store_true", help="skip section 4 (float64 full vs mixed precision)")
     p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
     p.add_argument("--compile", action="store_true",
                    help="section 1 also times qr with compile=True where n <= 8 (torch.compile; the first call per n and "
@@ -64,6 +67,25 @@ def random_symmetric(batch: int, n: int, dtype: torch.dtype, device, seed: int =
     so every device and dtype gets the same matrices): the benchmarks' input."""
     X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (X + X.mT).to(device=device, dtype=dtype)
+
+
+def ill_conditioned_covariances(batch: int, n: int, dtype: torch.dtype, device, *, decades: float = 12.0,
+                                seed: int = 0) -> torch.Tensor:
+    """Sample covariances ``XᵀX / (4n)`` of ``4n`` seeded normal samples whose axes are scaled over
+    ``decades / 2`` orders of magnitude, so that the eigenvalues span about ``decades`` (drawn in
+    float64 on the CPU): eigenvalues that differ by less than float32 resolves, as in whitening
+    and decorrelated batch normalisation.
+
+    Example:
+        >>> C = ill_conditioned_covariances(2, 4, torch.float64, "cpu")
+        >>> C.shape, bool(torch.linalg.eigvalsh(C)[:, 0].min() > 0)
+        (torch.Size([2, 4, 4]), True)
+    """
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(batch, 4 * n, n, generator=g, dtype=torch.float64) * torch.logspace(0, -decades / 2, n,
+                                                                                         dtype=torch.float64)
+    C = X.mT @ X / (4 * n)
+    return (0.5 * (C + C.mT)).to(device=device, dtype=dtype)
 
 
 def time_methods(A: torch.Tensor, methods, repeats: int, device: str, *, unchecked: bool = False) -> dict[str, float]:
@@ -88,6 +110,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from ai4m_kit.linalg import eigh_auto
     from ai4m_kit.linalg.eigh import eigh
     from ai4m_kit.linalg.eigh_qr import COMPILE_MAX_N
+    from ai4m_kit.linalg.eigh_mixed import MIXED_SIZES
     from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
 
     threads = set_threads(args.threads)
@@ -171,6 +194,23 @@ def run_bench(args: argparse.Namespace) -> int:
                     all_ok &= rr <= 10 and ro <= 10
                     print(f"{str(dtype)[6:]:>8} {n:>4} {m:>7} {err['reconstruction']:>9.2e} {rr:>6.2f} "
                           f"{err['orthogonality']:>9.2e} {ro:>6.2f}")
+    if not args.skip_precision and torch.float64 in dtypes:
+        print(f"\n[4] float64, batch {args.batch}: precision='full' and 'mixed' (float32 solve refined in float64); "
+              "ratio to torch.linalg.eigh. 'auto' (used above) is mixed for "
+              + ", ".join(f"{m} n in [{lo}, {hi if hi < 1 << 20 else 'inf'}]" for (d, m), (lo, hi) in MIXED_SIZES.items()
+                          if d == torch.device(args.device).type) + " on this device")
+        print(f"{'input':>13} {'n':>4} {'torch ms':>9} {'qr full':>8} {'mixed':>7} {'jacobi full':>12} {'mixed':>7}")
+        for n in args.dims:
+            for name, A in (("random", random_symmetric(args.batch, n, torch.float64, args.device, seed=n)),
+                            ("covariance", ill_conditioned_covariances(args.batch, n, torch.float64, args.device, seed=n))):
+                calls = {"baseline": lambda A=A: torch.linalg.eigh(A)}
+                for m in ("qr", "jacobi"):
+                    for prec in ("full", "mixed"):
+                        calls[f"{m} {prec}"] = lambda A=A, m=m, prec=prec: eigh(A, m, precision=prec)
+                med = interleaved_medians(calls, repeats=args.repeats, warmup=1, device=args.device, min_time=0.005)
+                r = ratios(med, "baseline")
+                print(f"{name:>13} {n:>4} {med['baseline'] * 1e3:>9.3f} {r['qr full']:>8.2f} {r['qr mixed']:>7.2f} "
+                      f"{r['jacobi full']:>12.2f} {r['jacobi mixed']:>7.2f}")
     print(f"\nall targets met: {all_ok}")
     return 0
 
