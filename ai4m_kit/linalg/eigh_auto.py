@@ -31,8 +31,8 @@ DEFAULT_BATCHES = (1, 16, 128, 1024)
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
 # starts with floating-point masks, 17 operations per position; 5: "triton" joins the candidates
 # on CUDA; 6: QR with 12 operations per position and a start in every unreduced block, Jacobi
-# with two-operation rotations).
-IMPL_VERSION = 6
+# with two-operation rotations; 7: float64 "jacobi" from n = 8 in mixed precision on CPU).
+IMPL_VERSION = 7
 
 
 def candidates(device: torch.device | str) -> tuple[str, ...]:
