@@ -13,11 +13,11 @@ number of correct digits per step:
 - ``X ← X (I + E)`` with ``Eᵢⱼ = (sᵢⱼ − λⱼ gᵢⱼ) / (λⱼ − λᵢ)`` for ``i ≠ j`` and
   ``Eᵢᵢ = (1 − gᵢᵢ)/2``: the symmetric part of ``E`` is ``(I − G)/2``, which restores
   orthogonality, and its antisymmetric part rotates towards the eigenvectors;
-- pairs whose eigenvalues are closer than ``δ = max(2‖Mₒ‖_F, 1000 n ε ‖A‖_F)`` (``Mₒ`` the
+- pairs whose eigenvalues are closer than ``δ = max(2‖Mₒ‖_F, 1e-7 ‖A‖_F)`` (``Mₒ`` the
   numerators) are treated as a cluster and only orthogonalised (``Eᵢⱼ = −gᵢⱼ/2``): any
   orthonormal basis of an exactly repeated eigenvalue's eigenspace is correct, a first-order step
-  could not resolve a near-repeated one, and the floor keeps rounding noise divided by
-  rounding-level gaps out of the step.
+  could not resolve a near-repeated one, and the floor keeps rounding noise divided by small gaps
+  out of the step (a first-order step of size κ costs κ² of orthogonality).
 
 The float32 solve stops at off-diagonal norms of 1e-5 ‖A‖_F (``FIRST_TOL``; float32 convergence
 would take about one more Jacobi sweep of six at n = 8), and two steps take its eigenvectors to
@@ -49,6 +49,13 @@ from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh_batch_last
 from ai4m_kit.linalg.eigh_qr import qr_eigh_batch_last
 
 STEPS = 2
+# Gaps below FLOOR·‖A‖_F count as clusters: a step divides rounding noise (about √n ε ‖A‖_F) by
+# such a gap, and its first-order update is orthogonal only to the square of that (≤ 1e-16 here).
+FLOOR = 1e-7
+# Matrices that pass the residual test after STEPS but miss orthonormality by less than NEAR (a
+# small gap made the last step large, and a first-order step of size κ costs κ² of orthogonality)
+# get up to EXTRA_STEPS more, which restore it quadratically; the others are finished in float64.
+NEAR, EXTRA_STEPS = 1e-8, 2
 # The float32 solve stops at off-diagonal norms of 1e-5 ‖A‖_F: two refinement steps take that to
 # float64 accuracy all the same, and it saves about one Jacobi sweep of six at n = 8.
 FIRST_TOL = 1e-5
@@ -82,28 +89,33 @@ def refine(A: torch.Tensor, X: torch.Tensor, *, steps: int = STEPS) -> dict[str,
     n = A.shape[-1]
     eps = torch.finfo(A.dtype).eps
     norm_a = torch.linalg.vector_norm(A, dim=(1, 2))
-    floor = (1000 * n * eps) * norm_a
-    tol = 8 * n * eps
+    floor = FLOOR * norm_a
+    orth_tol, residual_tol = n * eps, 4 * n**0.5 * eps
     for _ in range(steps):
         S = torch.bmm(X.mT, torch.bmm(A, X))
+        # Symmetric to rounding only; its asymmetry divided by a gap would enter the symmetric part
+        # of E and cost orthogonality (measured: up to 600 ε at n = 32 without this).
+        S = torch.add(S, S.mT).mul_(0.5)
         G = torch.bmm(X.mT, X)
         lam = S.diagonal(dim1=1, dim2=2) / G.diagonal(dim1=1, dim2=2)
-        # E = (sᵢⱼ − λⱼ gᵢⱼ) / (λⱼ − λᵢ) off the clusters, −gᵢⱼ/2 in them and on the diagonal (where
-        # the numerator is zero to rounding); the step is F = I + E with F_ii = 3/2 − gᵢᵢ/2.
+        # E = (sᵢⱼ − λⱼ gᵢⱼ) / (λⱼ − λᵢ) off the clusters, −gᵢⱼ/2 in them, (1 − gᵢᵢ)/2 on the diagonal
+        # (where the numerator is zero to rounding).
         M = torch.addcmul(S, G, lam.unsqueeze(1), value=-1.0)
         delta = torch.maximum(2 * torch.linalg.vector_norm(M, dim=(1, 2)), floor)
         gap = lam.unsqueeze(1) - lam.unsqueeze(2)  # λⱼ − λᵢ at (i, j)
-        F = torch.where(gap.abs() > delta[:, None, None], M.div_(gap), G.mul_(-0.5))
-        F.diagonal(dim1=1, dim2=2).add_(1.5)
-        X = torch.bmm(X, F)
+        E = torch.where(gap.abs() > delta[:, None, None], M.div_(gap), G.mul_(-0.5))
+        E.diagonal(dim1=1, dim2=2).add_(0.5)
+        X = torch.baddbmm(X, X, E)  # X + XE: the product's rounding is relative to the small XE
     # The check: residuals A xⱼ − λⱼ xⱼ (the Rayleigh quotients of the last step are accurate to the
     # square of its eigenvector errors) and orthonormality.
     residual = torch.addcmul(torch.bmm(A, X), X, lam.unsqueeze(1), value=-1.0)
     G = torch.bmm(X.mT, X)
     G.diagonal(dim1=1, dim2=2).sub_(1.0)
-    orthonormal = torch.linalg.vector_norm(G, dim=(1, 2)) <= tol
-    converged = orthonormal & (torch.linalg.vector_norm(residual, dim=(1, 2)) <= tol * norm_a)
-    return {"evals": lam, "evecs": X, "converged": converged, "orthonormal": orthonormal}
+    orthogonality = torch.linalg.vector_norm(G, dim=(1, 2))
+    residual = torch.linalg.vector_norm(residual, dim=(1, 2)) / norm_a.clamp_min(torch.finfo(A.dtype).tiny)
+    orthonormal, accurate = orthogonality <= orth_tol, residual <= residual_tol
+    return {"evals": lam, "evecs": X, "converged": orthonormal & accurate, "orthonormal": orthonormal,
+            "accurate": accurate, "orthogonality": orthogonality}
 
 
 # Sizes n (from, to) where "mixed" beat "full" on random float64 batches of 512, per device type and
@@ -155,6 +167,13 @@ def mixed_eigh(At: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tenso
         _, Vt32 = FIRST[method](At.float())
     A = At.permute(2, 0, 1).contiguous()  # symmetric: (B, n, n) whichever way it is read
     out = refine(A, _columns(Vt32, torch.float64))
+    for _ in range(EXTRA_STEPS):
+        near = (out["accurate"] & (out["orthogonality"] <= NEAR) & ~out["orthonormal"]).nonzero().squeeze(1)
+        if not len(near):
+            break
+        more = refine(A[near], out["evecs"][near], steps=1)
+        for key, value in more.items():
+            out[key][near] = value
     evals, evecs = out["evals"], out["evecs"]
     left = (~out["converged"]).nonzero().squeeze(1)
     if len(left):  # finish in float64 from S = QᵀAQ, Q = X made orthonormal: diagonal up to the clusters

@@ -4,7 +4,7 @@ Why: on a GPU the eager batched solvers are bound by kernel launches. Measured o
 (torch 2.11, CUDA 13, batch 512, n = 8, float32; ``scripts/gpu_eigh_check.py``):
 ``torch.linalg.eigh`` took 0.13 ms, the eager ``"qr"`` about 150 times and ``"jacobi"`` about
 70 times as long (their versions of that time: 17 operations per QR position, about twenty per
-Jacobi round; now 12 and about fifteen), and ``"qr"`` with ``compile=True`` about 80 times (after a 175 s compile).
+Jacobi round; now 12 and 12), and ``"qr"`` with ``compile=True`` about 80 times (after a 175 s compile).
 
 This kernel does the whole decomposition in one launch: each program holds ``BLOCK`` matrices,
 padded to a power of two ``N ≥ n``, in registers; it scales each matrix by a power of two at its
