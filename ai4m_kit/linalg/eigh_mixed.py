@@ -8,9 +8,10 @@ float32 first and refines the float32 eigenvectors in float64 by the iteration o
 Aishima (2018, "Iterative refinement for symmetric eigenvalue decomposition"), which doubles the
 number of correct digits per step:
 
-- with ``X`` the current eigenvectors, ``G = XᵀX``, ``S = XᵀAX`` (three batched matrix products)
-  and the Rayleigh quotients ``λᵢ = sᵢᵢ / gᵢᵢ``;
-- ``X ← X (I + E)`` with ``Eᵢⱼ = (sᵢⱼ − λⱼ gᵢⱼ) / (λⱼ − λᵢ)`` for ``i ≠ j`` and
+- with ``X`` the current eigenvectors, ``G = XᵀX``, ``S = XᵀAX`` (three batched matrix products;
+  ``S`` symmetrised, since its rounding asymmetry divided by a gap would cost orthogonality) and
+  the Rayleigh quotients ``λᵢ = sᵢᵢ / gᵢᵢ``;
+- ``X ← X + XE`` with ``Eᵢⱼ = (sᵢⱼ − λⱼ gᵢⱼ) / (λⱼ − λᵢ)`` for ``i ≠ j`` and
   ``Eᵢᵢ = (1 − gᵢᵢ)/2``: the symmetric part of ``E`` is ``(I − G)/2``, which restores
   orthogonality, and its antisymmetric part rotates towards the eigenvectors;
 - pairs whose eigenvalues are closer than ``δ = max(2‖Mₒ‖_F, 1e-7 ‖A‖_F)`` (``Mₒ`` the
@@ -19,23 +20,28 @@ number of correct digits per step:
   could not resolve a near-repeated one, and the floor keeps rounding noise divided by small gaps
   out of the step (a first-order step of size κ costs κ² of orthogonality).
 
-The float32 solve stops at off-diagonal norms of 1e-5 ‖A‖_F (``FIRST_TOL``; float32 convergence
-would take about one more Jacobi sweep of six at n = 8), and two steps take its eigenvectors to
-float64 accuracy. A last product checks every matrix: it is accepted when the residual
-``‖AX − XΛ‖_F ≤ 8 n ε ‖A‖_F`` and ``‖XᵀX − I‖_F ≤ 8 n ε`` (the eigenvalues ``Λ`` are the last
-step's Rayleigh quotients, accurate to the square of its eigenvector errors). The others —
-eigenvalues closer than float32 resolves, as in ill-conditioned covariances — are finished in
-float64 by the method's own solver on ``S = QᵀAQ``, with ``Q = X`` (made orthonormal again by a QR
-factorisation where large steps cost orthonormality), and ``X ← Q W``: ``S`` is diagonal up to
-the unresolved clusters. Every matrix thus ends within the float64 solver's accuracy.
+The float32 solve ("jacobi") stops at off-diagonal norms of 1e-5 ‖A‖_F (``FIRST_TOL``: float32
+convergence would take about one more sweep of six at n = 8), and two steps take its
+eigenvectors to float64 accuracy. Two more products check every matrix: it is accepted when
+``‖AX − XΛ‖_F ≤ 4 √n ε ‖A‖_F`` and ``‖XᵀX − I‖_F ≤ n ε`` (the eigenvalues ``Λ`` are the last
+step's Rayleigh quotients, accurate to the square of its eigenvector errors). A matrix that passes
+the first test and misses the second by little gets up to two more steps (a small gap made its
+last step large). The others — eigenvalues closer than float32 resolves, as in ill-conditioned
+covariances — are finished in float64 by the method's own solver on ``S = QᵀAQ``, with ``Q = X``
+(made orthonormal again by a QR factorisation where large steps cost orthonormality), and
+``X ← Q W``: ``S`` is diagonal up to the unresolved clusters.
 
-Measured on this project's 2-core CPU (1 thread, batch 512, ratios to ``torch.linalg.eigh`` in the
-same run, ``ai4m bench eigh`` section 4): "jacobi" at n = 8 takes 1.35–1.6× (full float64:
-1.95–2.25×), at n = 16 2.6–3.5× (5.9–8.4×); on ill-conditioned covariances (eigenvalues over
-12 decades), where nearly every matrix needs the float64 finish, 2.7–3.0× against 1.9–2.2× at
-n = 8. "qr" gains little on random matrices (its float32 solve is slower) and loses on such
-covariances, so ``precision="auto"`` uses mixed precision for "jacobi" from n = 8 only
-(:data:`MIXED_SIZES`).
+Measured on this project's 2-core CPU (1 thread, batch 512, ``ai4m bench eigh --dims 8,16``, two
+runs, ratios to ``torch.linalg.eigh`` in the same run):
+
+- time, "jacobi": 1.44–1.53× at n = 8 (full float64: 1.85–1.97×) and 2.65–3.17× at n = 16
+  (6.8–7.6×); on ill-conditioned covariances (eigenvalues over 12 decades), where nearly every
+  matrix needs the float64 finish, 2.4–3.1× against 1.7–1.8× at n = 8 and 4.4–4.9× against
+  5.8–6.4× at n = 16. "qr": 2.1–2.2× against 2.3–2.4× at n = 8 on random matrices, but
+  4.1–4.4× against 1.8–1.9× on the covariances (its float64 finish is a whole QR solve), so
+  ``precision="auto"`` uses mixed precision for "jacobi" from n = 8 only (:data:`MIXED_SIZES`);
+- accuracy on adversarial batches: errors 0.4–0.6× those of ``torch.linalg.eigh`` for "jacobi"
+  at n = 8 and 16 (the refined eigenvectors are orthonormal to about √n ε).
 """
 
 from __future__ import annotations
@@ -56,9 +62,7 @@ FLOOR = 1e-7
 # small gap made the last step large, and a first-order step of size κ costs κ² of orthogonality)
 # get up to EXTRA_STEPS more, which restore it quadratically; the others are finished in float64.
 NEAR, EXTRA_STEPS = 1e-8, 2
-# The float32 solve stops at off-diagonal norms of 1e-5 ‖A‖_F: two refinement steps take that to
-# float64 accuracy all the same, and it saves about one Jacobi sweep of six at n = 8.
-FIRST_TOL = 1e-5
+FIRST_TOL = 1e-5  # where the float32 Jacobi solve stops (see the module docstring)
 FIRST = {"jacobi": partial(jacobi_eigh_batch_last, tol=FIRST_TOL), "qr": qr_eigh_batch_last}
 FULL = {"jacobi": jacobi_eigh_batch_last, "qr": qr_eigh_batch_last}
 
