@@ -7,8 +7,9 @@ it finished):
   sweep     ``triton_eigh`` for several ``(BLOCK, num_warps)`` per n and dtype at batch 512 and
             4096 against ``torch.linalg.eigh`` in the same interleaved rounds; prints the best
             configuration per size as a ``TUNED`` table and uses it for the later sections;
-  bench     ``ai4m bench eigh --device cuda`` at batch 512 (with a fresh ``auto`` calibration and
-            the accuracy section) and at batch 4096;
+  bench     ``ai4m bench eigh --device cuda`` at batch 512 (with a fresh ``auto`` calibration, the
+            accuracy section and float64 full against mixed precision, which decides whether
+            ``eigh_mixed.MIXED_SIZES`` should list CUDA) and at batch 4096;
   checks    cost of ``eigh``'s input check on CUDA against ``torch.linalg.eigh``;
   grad      ``torch.autograd.gradcheck`` of ``eigh(A, "triton")`` in float64 on CUDA;
   study     the notebook's study at the ``smoke`` size on CUDA;
@@ -95,7 +96,8 @@ def sweep(repeats: int) -> None:
 
 def bench(repeats: int) -> None:
     bench_main(["--device", DEV, "--batch", "512", "--calibrate", "--repeats", str(repeats)])
-    bench_main(["--device", DEV, "--batch", "4096", "--skip-grid", "--skip-accuracy", "--repeats", str(repeats)])
+    bench_main(["--device", DEV, "--batch", "4096", "--skip-grid", "--skip-accuracy", "--skip-precision",
+                "--repeats", str(repeats)])
 
 
 def checks(repeats: int) -> None:
