@@ -1,7 +1,12 @@
 """Mixed-precision float64 eigendecomposition: float32 solve, float64 refinement, float64 finish."""
 
+import warnings
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from ai4m_kit.linalg.commands_eigh import ill_conditioned_covariances
 from ai4m_kit.linalg.eigh import _symmetric_batch_last, eigh
@@ -107,3 +112,22 @@ def test_mixed_arguments_get_clear_errors():
 def test_auto_precision_follows_the_measured_sizes():
     assert mixed_pays("jacobi", 8, "cpu") and not mixed_pays("jacobi", 4, "cpu")
     assert not mixed_pays("qr", 16, "cpu") and not mixed_pays("jacobi", 8, "cuda")
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.tuples(st.integers(1, 6), st.integers(1, 12)).flatmap(lambda bn: arrays(
+           "float64", (bn[0], bn[1], bn[1]),
+           # small integers and zeros: repeated and nearly repeated eigenvalues are common
+           elements=st.one_of(st.just(0.0), st.integers(-3, 3).map(float),
+                              st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, allow_subnormal=False)))),
+       method=st.sampled_from(("jacobi", "qr")))
+def test_property_mixed_precision(data, method):
+    """Backward errors within 10× torch's (floored at ε) and eigenvalues within 20 n ε ‖A‖ of the
+    float64 oracle, whatever path each matrix takes (accepted, extra steps, finished in float64)."""
+    A = torch.from_numpy(data)
+    A = 0.5 * (A + A.mT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        w, V = eigh(A, method, precision="mixed")
+    _within_10x_of_torch(A, w, V)
+    assert torch.all(w[..., 1:] >= w[..., :-1])
