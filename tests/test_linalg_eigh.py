@@ -402,6 +402,8 @@ def test_bench_eigh_prints_ratios_checked_and_unchecked(capsys, tmp_path, monkey
                  "--acc-batch", "9", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "qr<=2x" in out and "(torch)" in out and "/" in out.split("[2]")[1]
+    section4 = out.split("[4]")[1]
+    assert "mixed for: jacobi from n = 8" in section4 and "covariance n= 8: qr" in section4
     assert "all targets met:" in out
     eigh_auto.clear_memo()
 

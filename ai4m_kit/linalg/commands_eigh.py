@@ -195,22 +195,14 @@ def run_bench(args: argparse.Namespace) -> int:
                     print(f"{str(dtype)[6:]:>8} {n:>4} {m:>7} {err['reconstruction']:>9.2e} {rr:>6.2f} "
                           f"{err['orthogonality']:>9.2e} {ro:>6.2f}")
     if not args.skip_precision and torch.float64 in dtypes:
-        print(f"\n[4] float64, batch {args.batch}: precision='full' and 'mixed' (float32 solve refined in float64); "
-              "ratio to torch.linalg.eigh. 'auto' (used above) is mixed for "
-              + ", ".join(f"{m} n in [{lo}, {hi if hi < 1 << 20 else 'inf'}]" for (d, m), (lo, hi) in MIXED_SIZES.items()
-                          if d == torch.device(args.device).type) + " on this device")
-        print(f"{'input':>13} {'n':>4} {'torch ms':>9} {'qr full':>8} {'mixed':>7} {'jacobi full':>12} {'mixed':>7}")
-        for n in args.dims:
-            for name, A in (("random", random_symmetric(args.batch, n, torch.float64, args.device, seed=n)),
-                            ("covariance", ill_conditioned_covariances(args.batch, n, torch.float64, args.device, seed=n))):
-                calls = {"baseline": lambda A=A: torch.linalg.eigh(A)}
-                for m in ("qr", "jacobi"):
-                    for prec in ("full", "mixed"):
-                        calls[f"{m} {prec}"] = lambda A=A, m=m, prec=prec: eigh(A, m, precision=prec)
-                med = interleaved_medians(calls, repeats=args.repeats, warmup=1, device=args.device, min_time=0.005)
-                r = ratios(med, "baseline")
-                print(f"{name:>13} {n:>4} {med['baseline'] * 1e3:>9.3f} {r['qr full']:>8.2f} {r['qr mixed']:>7.2f} "
-                      f"{r['jacobi full']:>12.2f} {r['jacobi mixed']:>7.2f}")
+        from ai4m_kit.studies.batched_eigh import precision_report, run_precision
+
+        here = [f"{m} from n = {lo}" for (d, m), (lo, _) in MIXED_SIZES.items() if d == torch.device(args.device).type]
+        print(f"\n[4] float64 in full and in mixed precision (float32 solve refined in float64); 'auto' precision, "
+              f"used above, is mixed for: {', '.join(here) or 'nothing on this device'}")
+        ds = run_precision(device=args.device, threads=threads, dims=tuple(args.dims), batch=args.batch,
+                           repeats=args.repeats)
+        print(precision_report(ds))
     print(f"\nall targets met: {all_ok}")
     return 0
 

@@ -64,7 +64,9 @@ def _solve(
     At, scale = _symmetric_batch_last(A)
     if compile and method == "qr":
         evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)
-    elif A.dtype == torch.float64 and (precision == "mixed" or precision == "auto" and mixed_pays(method, A.shape[-1], A.device)):
+    elif A.dtype == torch.float64 and (
+        precision == "mixed" or (precision == "auto" and mixed_pays(method, A.shape[-1], A.device))
+    ):
         evals, evecs = mixed_eigh(At, method)
     else:
         D, Vt = _BATCH_LAST[method](At)
