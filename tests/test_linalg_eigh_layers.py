@@ -7,23 +7,23 @@ from ai4m_kit.linalg.eigh_layers import DecorrelatedBatchNorm, eigen_power, patc
 from ai4m_kit.linalg.layers import whitening_coloring_transform
 
 
-@pytest.mark.parametrize("method", ("qr", "jacobi", "torch"))
-def test_eigen_power_matches_float64_oracle(method):
+@pytest.mark.parametrize("method, precision", [("qr", "auto"), ("jacobi", "full"), ("jacobi", "mixed"), ("torch", "auto")])
+def test_eigen_power_matches_float64_oracle(method, precision):
     X = torch.randn(3, 40, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     C = X.mT @ X / 40
     w, U = torch.linalg.eigh(C + 1e-5 * torch.eye(5, dtype=torch.float64))
     for p in (-0.5, 0.5):
         ref = U @ torch.diag_embed(w**p) @ U.mT
-        torch.testing.assert_close(eigen_power(C, p, method=method), ref, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(eigen_power(C, p, method=method, precision=precision), ref, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("method", ("qr", "jacobi"))
+@pytest.mark.parametrize("method, precision", [("qr", "full"), ("jacobi", "full"), ("jacobi", "mixed")])
 @pytest.mark.parametrize("groups", (1, 2, 4))
-def test_dbn_whitens_each_group(method, groups):
+def test_dbn_whitens_each_group(method, precision, groups):
     torch.manual_seed(0)
     x = torch.randn(128, 8, 3, 3, dtype=torch.float64) * torch.linspace(0.1, 5, 8, dtype=torch.float64).view(1, 8, 1, 1)
     x = x + 0.8 * x[:, :1]  # correlate channels
-    layer = DecorrelatedBatchNorm(8, groups=groups, method=method, eps=1e-8).double()
+    layer = DecorrelatedBatchNorm(8, groups=groups, method=method, eps=1e-8, precision=precision).double()
     y = layer(x)
     rows = y.transpose(0, 1).reshape(8, -1)
     cov = rows @ rows.T / rows.shape[1]

@@ -15,9 +15,11 @@ from ai4m_kit.linalg.layers import ZCAWhitening, whitening_coloring_transform
 
 
 def eigen_power(
-    cov: torch.Tensor, power: float, *, eps: float = 1e-5, method: str = "auto", grad_mode: str = "exact", degree: int = 9
+    cov: torch.Tensor, power: float, *, eps: float = 1e-5, method: str = "auto", grad_mode: str = "exact", degree: int = 9,
+    precision: str = "auto",
 ) -> torch.Tensor:
-    """``(cov + eps·I)^power`` of symmetric positive semi-definite ``(..., n, n)`` via :func:`eigh`.
+    """``(cov + eps·I)^power`` of symmetric positive semi-definite ``(..., n, n)`` via :func:`eigh`
+    (``method``, ``grad_mode``, ``degree`` and ``precision`` are :func:`eigh`'s).
 
     Example:
         >>> C = torch.tensor([[4.0, 0.0], [0.0, 9.0]])
@@ -27,7 +29,7 @@ def eigen_power(
     """
     n = cov.shape[-1]
     eye = torch.eye(n, dtype=cov.dtype, device=cov.device)
-    w, U = eigh(cov + eps * eye, method, grad_mode=grad_mode, degree=degree)
+    w, U = eigh(cov + eps * eye, method, grad_mode=grad_mode, degree=degree, precision=precision)
     # Rounding can leave tiny negative eigenvalues of a singular covariance.
     floor = max(eps, torch.finfo(cov.dtype).tiny) if power < 0 else 0.0
     return U @ torch.diag_embed(w.clamp_min(floor).pow(power)) @ U.mT
@@ -39,7 +41,8 @@ class DecorrelatedBatchNorm(ZCAWhitening):
     The layer of :class:`ai4m_kit.linalg.layers.ZCAWhitening` (batch statistics in training,
     running mean and covariance in evaluation, optional per-channel affine map), with the inverse
     square root of each group covariance taken through the batched eigendecomposition: ``method``
-    is an :func:`eigh` method and the gradient flows through it in ``grad_mode`` exact, taylor or pade.
+    is an :func:`eigh` method and the gradient flows through it in ``grad_mode`` exact, taylor or pade;
+    ``precision`` is :func:`eigh`'s (float64 in full or mixed precision).
 
     Example:
         >>> layer = DecorrelatedBatchNorm(8, groups=2, method="jacobi")
@@ -60,15 +63,17 @@ class DecorrelatedBatchNorm(ZCAWhitening):
         method: str = "auto",
         grad_mode: str = "exact",
         degree: int = 9,
+        precision: str = "auto",
     ) -> None:
         super().__init__(num_features, groups, eps=eps, momentum=momentum, affine=affine, method=method)
-        self.grad_mode, self.degree = grad_mode, degree
+        self.grad_mode, self.degree, self.precision = grad_mode, degree, precision
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", grad_mode={self.grad_mode!r}"
 
     def inverse_root(self, cov: torch.Tensor) -> torch.Tensor:
-        return eigen_power(cov, -0.5, eps=self.eps, method=self.method, grad_mode=self.grad_mode, degree=self.degree)
+        return eigen_power(cov, -0.5, eps=self.eps, method=self.method, grad_mode=self.grad_mode, degree=self.degree,
+                           precision=self.precision)
 
 
 def patch_style_transfer(
