@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from ai4m_kit.linalg.commands_eigh import ill_conditioned_covariances
 from ai4m_kit.linalg.eigh import _symmetric_batch_last, eigh
-from ai4m_kit.linalg.eigh_mixed import mixed_eigh, mixed_pays, refine
+from ai4m_kit.linalg.eigh_mixed import FIRST, _columns, mixed_eigh, mixed_pays, refine
 from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
 
 F64 = torch.float64
@@ -83,8 +83,6 @@ def test_ill_conditioned_matrices_take_the_float64_finish(method):
     Both branches of the finish are exercised: S from X as it is, and from X made orthonormal."""
     A = torch.cat([ill_conditioned_covariances(40, 8, F64, "cpu"), adversarial_batch(40, 8, seed=7), _near_pairs(20, 8, 1e-9)])
     At, scale = _symmetric_batch_last(A)
-    from ai4m_kit.linalg.eigh_mixed import FIRST, _columns
-
     X32 = _columns(FIRST[method](At.float())[1], F64)
     first = refine(At.permute(2, 0, 1).contiguous(), X32)
     assert (~first["converged"] & first["orthonormal"]).any() and (~first["orthonormal"]).any()
@@ -107,6 +105,8 @@ def test_mixed_arguments_get_clear_errors():
         mixed_eigh(A.float(), "jacobi")
     with pytest.raises(ValueError, match="method must be one of"):
         mixed_eigh(A, "torch")
+    with pytest.raises(ValueError, match="steps >= 1"):
+        refine(A.permute(2, 0, 1), A.permute(2, 0, 1), steps=0)
 
 
 def test_auto_precision_follows_the_measured_sizes():
