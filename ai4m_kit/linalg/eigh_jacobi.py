@@ -151,7 +151,7 @@ class _Buffers:
         # average), which made float64 errors at n = 32 reach 11× those of torch.linalg.eigh
         # instead of 2.3×.)
         self.trig = torch.empty(3, h, B, **kw)
-        self.minus_sin, self.cos, self.sin = self.trig.unbind(0)
+        self.cos, self.sin = self.trig[1], self.trig[2]
         self.angles = self.trig[0::2]  # the rows −s and s, which hold −θ and θ before their sine
         self.cs_rows, self.sc_rows = self.trig[1:3].unsqueeze(2), self.trig[0:2].unsqueeze(2)  # (2, h, 1, B)
         self.cs_cols, self.sc_cols = self.trig[1:3], self.trig[0:2]  # (2, h, B): indexed by (j_c, k_c)

@@ -188,7 +188,9 @@ def mixed_eigh(At: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tenso
         if bool(lost.any()):
             Q[lost] = torch.linalg.qr(Q[lost]).Q
         S = torch.bmm(Q.mT, torch.bmm(A[left], Q))
-        D, Wt = FULL[method]((0.5 * (S + S.mT)).permute(1, 2, 0).contiguous())  # qr works in place
+        # (S + Sᵀ)/2 written batch-last in one pass, into a new contiguous array (qr works in place)
+        St = torch.add(S.permute(1, 2, 0), S.permute(2, 1, 0), out=S.new_empty(S.shape[1:] + S.shape[:1]))
+        D, Wt = FULL[method](St.mul_(0.5))
         evals[left] = D.T
         evecs[left] = torch.bmm(Q, _columns(Wt, torch.float64))
     return evals, evecs
