@@ -182,15 +182,15 @@ class _Chase:
         self.tmp, self.tmp_first, self.tmp_second = tmp, tmp[:, 0], tmp[:, 1]
         self.zs = zs  # the bulge entering each position, as (z, z; −z, −z)
 
-    def sweep(self, kmin: int, kmax: int, x0: torch.Tensor) -> None:
-        """Chase the bulges over positions ``kmin..kmax−1``: ``x0[k]`` is added to the ``x`` read at
-        position ``k`` (``d_k − μ`` where a block starts, else ``tiny``), and ``H`` holds the bulges
-        that enter the blocks."""
+    def sweep(self, kmin: int, kmax: int, x0: tuple[torch.Tensor, ...]) -> None:
+        """Chase the bulges over positions ``kmin..kmax−1``: the row ``x0[k]`` ``(B,)`` is added to
+        the ``x`` read at position ``k`` (``d_k − μ`` where a block starts, else ``tiny``), and ``H``
+        holds the bulges that enter the blocks. (``x0`` comes as rows unbound once per
+        decomposition: an unbind per sweep cost about 5 µs.)"""
         R, tmp, first, second = self.R, self.tmp, self.tmp_first, self.tmp_second
         Xp, Yp, X, Y, s_signed, c, V, U = self.coef
         carry = self.carries[kmin]
         carry.copy_(self.qrows[kmin])  # row k of Qᵀ as rotated so far in this sweep
-        x0 = x0.unbind(0)
         for k in range(kmin, kmax):
             x2, x_pair, x, xt, z, h, block, below, trip, e_next, z_next, q1, out, carry_next = self.views[k]
             # Rotation G = [[c, −s], [s, c]] in the plane (k, k+1) that zeroes the bulge z under x.
@@ -458,6 +458,7 @@ def qr_eigh_batch_last(
     absT = T.new_empty(2 * n - 1, B)
     absD0, absD1, absE = absT[0 : 2 * n - 3 : 2], absT[2::2], absT[1::2]  # |d_k|, |d_{k+1}|, |e_k|
     thr, bottom, start, x0 = (T.new_empty(n - 1, B) for _ in range(4))
+    x0_rows = x0.unbind(0)
     big_pad = T.new_zeros(n, B)  # (0, big_0, ..., big_{n−2}): big_k = 1 where e_k is not negligible
     big, big_above = big_pad[1:], big_pad[:-1]
     last1 = T.new_empty(B)  # one past the bottom non-negligible e of each matrix (0: finished)
@@ -497,7 +498,7 @@ def qr_eigh_batch_last(
         torch.addcmul(tiny, start, x0, out=x0)
         torch.mul(start, E, out=bulge.view(n - 1, B))
         torch.mul(bulge, signs, out=bulge_z)
-        chase.sweep(0, kmax, x0)
+        chase.sweep(0, kmax, x0_rows)
         slots.addcmul_(start, slots, value=-1.0)  # r written above a start is not an e: back to 0
 
     for _ in range(max_iter):
