@@ -289,6 +289,33 @@ def test_auto_calibration_cache(tmp_path, monkeypatch):
     eigh_auto.clear_memo()
 
 
+def test_auto_choices_are_remembered_until_clear_memo(tmp_path, monkeypatch):
+    """choose() remembers its answers (a lookup in a stored calibration cost about 6 µs per call,
+    most of torch.linalg.eigh's time on one small matrix); clear_memo() forgets them, and the memo
+    stays bounded."""
+    monkeypatch.setenv("AI4M_CACHE", str(tmp_path))
+    eigh_auto.clear_memo()
+    key = eigh_auto.device_key("cpu", torch.float64)
+    table = {"dims": [4, 8], "batches": [1, 64], "choice": [["jacobi", "qr"], ["qr", "jacobi"]], "times": {}}
+    (tmp_path / "eigh_auto.json").write_text(json.dumps({key: table}))
+    lookups = []
+    lookup = eigh_auto._lookup
+    monkeypatch.setattr(eigh_auto, "_lookup", lambda *args: lookups.append(args) or lookup(*args))
+    try:
+        assert [eigh_auto.choose(4, 1, "cpu", torch.float64) for _ in range(3)] == ["jacobi"] * 3
+        assert len(lookups) == 1
+        table["choice"] = [["qr", "qr"], ["qr", "qr"]]
+        (tmp_path / "eigh_auto.json").write_text(json.dumps({key: table}))
+        eigh_auto.clear_memo()
+        assert eigh_auto.choose(4, 1, "cpu", torch.float64) == "qr" and len(lookups) == 2
+        monkeypatch.setattr(eigh_auto, "_CHOICES_MAX", 3)
+        for batch in range(2, 12):
+            assert eigh_auto.choose(8, batch, "cpu", torch.float64) == "qr"
+            assert len(eigh_auto._CHOICES) <= 3
+    finally:
+        eigh_auto.clear_memo()
+
+
 @pytest.mark.parametrize("method", SOLVERS + (TRITON,))
 @pytest.mark.parametrize("tiny", (1.3e-155, 1e-300, 1e150))
 def test_extreme_entries_stay_finite(method, tiny):
