@@ -148,17 +148,16 @@ class _Chase:
     def __init__(self, T: torch.Tensor, W: torch.Tensor):
         n, B = W.shape[1], W.shape[-1]
         # H[k]: (z, z, x + x0, x + x0, −z, −z) of position k, where z is the bulge entering it.
-        self.H = T.new_zeros(n + 1, 6, B)
+        H = T.new_zeros(n + 1, 6, B)
         R = self.R = T.new_empty(6, B)  # (s, s, c, c, −s, −s)
         tmp = T.new_empty(3, 2, B)  # (p, t; p, t; u, w)
         # W[0] = Qᵀ; W[1] carries row k+1 of Qᵀ after the rotation at k into the rotation at k+1, so
         # that the output rows (Qᵀ[k], W[1, k+1]) of a position never overlap its inputs.
-        self.W = W
         self.Qt = W[0]
         self.tiny = T.new_tensor(torch.finfo(T.dtype).tiny)  # a tensor: a Python scalar costs a conversion per call
         # Per-position views, made by one unbind call per kind of view (one indexing call per view
         # would cost about as much as a sweep at n = 8).
-        W, H, nB, m = self.W, self.H, n * B, n - 1
+        nB, m = n * B, n - 1
 
         def each(t: torch.Tensor, size, stride, offset: int = 0):  # the views t[offset + k·stride[0]], k < n − 1
             return t.as_strided((m,) + size, stride, t.storage_offset() + offset).unbind(0)

@@ -412,7 +412,8 @@ def run_precision(profile: str = "demo", **overrides) -> xr.Dataset:
                     ours = decomposition_errors(A, *eigh(A, m, precision=p))
                     err[i, j, methods.index(m), precisions.index(p)] = max(
                         ours[k].max().item() / max(ref[k].max().item(), eps) for k in ours)
-            med = interleaved_medians(calls, repeats=repeats, warmup=1, device=device, min_time=0.005)
+            # Every call above ran once already (the error pass): no separate warm-up round.
+            med = interleaved_medians(calls, repeats=repeats, warmup=0, device=device, min_time=0.005)
             base[i, j] = med["torch"]
             for k, m in enumerate(methods):
                 for q, p in enumerate(precisions):
