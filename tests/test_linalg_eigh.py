@@ -113,6 +113,7 @@ def test_round_robin_visits_every_pair_once():
         (torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[float("-inf"), 0.0], [0.0, 1.0]]]), ValueError, "finite"),
         (torch.zeros(4, 3, 5), ValueError, "(4, 3, 5)"),
         (torch.zeros(3), ValueError, "(..., n, n)"),
+        (torch.zeros(2, 0, 0), ValueError, "n ≥ 1"),
         (torch.eye(3, dtype=torch.int64), TypeError, "float32 or float64"),
         ([[1.0, 0.0], [0.0, 1.0]], TypeError, "torch.Tensor"),
     ],

@@ -35,8 +35,10 @@ def check_symmetric(A: Any, *, name: str = "A", sym_tol: float | None = None, al
         names = ", ".join(str(d).replace("torch.", "") for d in dtypes[:-1]) + f" or {str(dtypes[-1]).replace('torch.', '')}"
         raise TypeError(f"{name} must be {names}; got {A.dtype}")
     shape = A.shape
-    if len(shape) < 2 or shape[-1] != shape[-2] or shape[-1] == 0:
+    if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"{name} must be square matrices shaped (..., n, n); got shape {tuple(shape)}")
+    if shape[-1] == 0:
+        raise ValueError(f"{name} must be matrices of size n ≥ 1; got shape {tuple(shape)} (n = 0)")
     if A.numel() == 0:
         return
     Ad = A.detach() if A.requires_grad else A  # a detached view costs about 1 µs, a fifth of the fast path
