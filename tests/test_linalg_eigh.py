@@ -93,6 +93,8 @@ def test_batch_shapes(method):
     torch.testing.assert_close(w1, w[0, 0], rtol=1e-5, atol=1e-5)
     w0, V0 = eigh(torch.zeros(0, 4, 4), method)
     assert w0.shape == (0, 4) and V0.shape == (0, 4, 4)
+    w00, V00 = eigh(torch.zeros(2, 0, 0), method, check=False)  # the check refuses n = 0; unchecked, empty results
+    assert w00.shape == (2, 0) and V00.shape == (2, 0, 0)
 
 
 def test_round_robin_visits_every_pair_once():

@@ -163,9 +163,9 @@ def eigh(
     if concrete == "torch" and not differentiable:  # LAPACK reads one triangle: no symmetrising
         return torch.linalg.eigh(A)
     batch_shape = A.shape[:-2]
-    A3 = A.reshape(-1, n, n)
-    if A3.shape[0] == 0:
+    if A.numel() == 0:  # an empty batch (or n = 0 with check=False, which the check refuses)
         return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
+    A3 = A.reshape(-1, n, n)
     if concrete in ("torch", "triton"):  # qr and jacobi symmetrise while they transpose (_solve)
         A3 = 0.5 * (A3 + A3.mT)
     if differentiable:
