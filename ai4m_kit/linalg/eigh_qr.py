@@ -22,7 +22,11 @@ arithmetic) needed about twice as many sweeps. Two more variants were measured a
 trailing block changed nothing (the same 20 checks and 97 positions: blocks rarely split above the
 bottom one before it converges), and chasing two bulges three positions apart in one pass, both
 with the check's shift, would take 114 steps of paired positions (15 checks) against 97 single
-positions.
+positions. A NumPy port of the eager iterations (the same views and operations on the same
+memory; a NumPy call costs about 1 µs against PyTorch's 2.5–3, but NumPy's broadcast products of
+the eigenvector rows took 15 µs against 6) was slower: 2.6–2.8× the time of
+``torch.linalg.eigh`` against 2.2× for this module (float64, n = 8, batch 512, 1 thread; float32:
+1.4–1.5× for both).
 
 Layout (on a CPU the cost is the number of tensor operations, not the arithmetic): the batch is
 the last, contiguous dimension. The tridiagonal matrix of every batch member lives in one band
