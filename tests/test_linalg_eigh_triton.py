@@ -25,7 +25,7 @@ def _dims(device):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adversarial_batches_within_10x_of_torch(dtype, device):
     """Two matrices of every adversarial kind per size (ill-conditioned, clustered, diagonal, zero,
-    rank one, scaled by 1e±20...), in blocks that mix them: a converged matrix must not disturb
+    rank one, scaled by 1e-20, graded...), in blocks that mix them: a converged matrix must not disturb
     the others, and results come back in ascending order."""
     eps = torch.finfo(dtype).eps
     for n in _dims(device):

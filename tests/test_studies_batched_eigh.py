@@ -63,6 +63,9 @@ def test_adversarial_batch_kinds():
     assert torch.equal(A[3], torch.diag(torch.diagonal(A[3])))  # diagonal
     w = torch.linalg.eigvalsh(A[2])
     assert torch.allclose(w, torch.tensor([1.0, 1.0, 3.0, 3.0, 3.0], dtype=torch.float64))  # repeated
+    B = study.adversarial_batch(29, 5, dtype=torch.float64)  # the badly scaled kind, in its three turns
+    assert 1e-22 < B[8].abs().max() < 1e-18 and 1e18 < B[28].abs().max() < 1e22
+    assert 1e-4 < B[18].abs().max() < 1e10 and B[18].abs().max() / B[18].abs().min() > 1e6  # graded
 
 
 def test_decomposition_errors_detect_wrong_vectors():

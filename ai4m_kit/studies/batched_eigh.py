@@ -34,7 +34,9 @@ def adversarial_batch(
     Kinds, in turn: random well-conditioned; ill-conditioned (eigenvalues log-spaced over 12
     decades, or as many as the dtype resolves); eigenvalues repeated in two clusters; diagonal;
     all zero; rank one; a multiple of the identity; covariance of fewer samples than ``n``
-    (singular); random with entries of magnitude 1e±20 (scaling); nearly block diagonal (two
+    (singular); badly scaled, in turn random with entries of magnitude 1e-20, graded
+    (``D (X + Xᵀ) D`` with ``D`` diagonal, log-uniform over 1e±4, so entries span 16 decades)
+    and entries of magnitude 1e20; nearly block diagonal (two
     random halves coupled by entries 1e-5 to 1e-30 times smaller, and one row and column of the
     second half as small: splits that the solvers must find, with blocks that must converge on
     their own).
@@ -71,9 +73,14 @@ def adversarial_batch(
         elif kind == 7:
             X = torch.randn(n, max(1, n // 2), generator=gen, dtype=f64)
             M = X @ X.T
-        elif kind == 8:
+        elif kind == 8:  # in turn: entries near 1e-20, graded, entries near 1e20
             X = torch.randn(n, n, generator=gen, dtype=f64)
-            M = (X + X.T) * (1e20 if i % 2 else 1e-20)
+            M, variant = X + X.T, (i // 10) % 3
+            if variant == 1:  # D M D, d log-uniform over 1e±4
+                d = 10.0 ** (8 * torch.rand(n, generator=gen, dtype=f64) - 4)
+                M = d[:, None] * M * d[None, :]
+            else:
+                M = M * (1e-20 if variant == 0 else 1e20)
         else:
             X = torch.randn(n, n, generator=gen, dtype=f64)
             M = X + X.T
