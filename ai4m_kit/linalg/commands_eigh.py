@@ -24,6 +24,7 @@ import time
 import torch
 
 from ai4m_kit.bench import interleaved_medians, positive_ints, ratios, set_threads
+from ai4m_kit.linalg import eigh_auto
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # n -> largest acceptable time ratio to torch.linalg.eigh for "qr" and "jacobi" (issue 5, CPU).
@@ -41,8 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
     p.add_argument("--dims", type=positive_ints, default=[4, 8, 16, 32], help="matrix sizes n")
     p.add_argument("--batch", type=int, default=512, help="batch of section 1")
-    p.add_argument("--grid-batch", type=positive_ints, default=[1, 16, 128, 1024],
-                   help="batches of section 2 (auto) and of --calibrate (with --dims)")
+    p.add_argument("--grid-dims", type=positive_ints, default=list(eigh_auto.DEFAULT_DIMS),
+                   help="matrix sizes of section 2 (auto) and of --calibrate")
+    p.add_argument("--grid-batch", type=positive_ints, default=list(eigh_auto.DEFAULT_BATCHES),
+                   help="batches of section 2 (auto) and of --calibrate")
     p.add_argument("--acc-batch", type=int, default=90, help="adversarial matrices per size in section 3")
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
     p.add_argument("--skip-grid", action="store_true", help="skip section 2")
@@ -107,7 +110,6 @@ def _verdict(ok: bool) -> str:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ai4m_kit.linalg import eigh_auto
     from ai4m_kit.linalg.eigh import eigh
     from ai4m_kit.linalg.eigh_qr import COMPILE_MAX_N
     from ai4m_kit.linalg.eigh_mixed import MIXED_SIZES
@@ -118,7 +120,7 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"ai4m bench eigh: device={args.device} threads={threads} torch={torch.__version__}")
     if args.calibrate:
         for dtype in dtypes:
-            entry = eigh_auto.calibrate(args.device, dtype, dims=tuple(args.dims), batches=tuple(args.grid_batch),
+            entry = eigh_auto.calibrate(args.device, dtype, dims=tuple(args.grid_dims), batches=tuple(args.grid_batch),
                                         repeats=max(3, args.repeats // 2))
             print(f"\ncalibrated auto for {eigh_auto.device_key(args.device, dtype)} -> {eigh_auto.cache_path()}")
             print("  n \\ batch " + "".join(f"{b:>9}" for b in entry["batches"]))
@@ -167,7 +169,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"{'dtype':>8} {'n':>4} " + "".join(f"{'b=' + str(b):>22}" for b in args.grid_batch))
         worst = 0.0
         for dtype in dtypes:
-            for n in args.dims:
+            for n in args.grid_dims:
                 cells = []
                 for b in args.grid_batch:
                     A = random_symmetric(b, n, dtype, args.device, seed=b + n)

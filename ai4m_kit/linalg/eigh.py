@@ -34,6 +34,28 @@ METHODS = ("auto", "qr", "jacobi", "triton", "torch")
 PRECISIONS = ("auto", "mixed", "full")
 # The tensor-operation solvers work on batch-last arrays and symmetrise their input themselves.
 _BATCH_LAST = {"qr": qr_eigh_batch_last, "jacobi": jacobi_eigh_batch_last}
+# On a CPU every operation of those solvers streams their batch-last work arrays through the
+# caches, so a large batch runs faster in pieces of about CHUNK_ENTRIES[device type] matrix
+# entries (2 MB in float32), and never fewer than CHUNK_MIN matrices. Measured on this project's
+# 2-core CPU (1 thread, time / torch.linalg.eigh's, whole batch → pieces of this size):
+# "qr" float32 n = 8, 65536 matrices 0.91 → 0.64; float64 n = 8 2.30 → 1.60; float64 n = 16,
+# 16384 matrices 3.18 → 1.87; float64 n = 32, 4096 matrices 4.97 → 3.14; "jacobi" float32 n = 8,
+# 65536 matrices 1.82 → 1.03; float32 n = 2, 65536 matrices (a piece of 131072: no split) 0.21–0.29.
+# Devices without an entry (GPUs) get the whole batch in one call.
+CHUNK_ENTRIES = {"cpu": 1 << 19}
+CHUNK_MIN = 1024
+
+
+def chunk_size(n: int, device: torch.device | str) -> int | None:
+    """Largest batch of ``n × n`` matrices that ``"qr"`` and ``"jacobi"`` decompose in one call on
+    this device (larger batches are split into nearly equal pieces), or None: no limit.
+
+    Example:
+        >>> chunk_size(8, "cpu"), chunk_size(32, "cpu")
+        (8192, 1024)
+    """
+    entries = CHUNK_ENTRIES.get(torch.device(device).type)
+    return None if entries is None else max(CHUNK_MIN, entries // (n * n))
 
 
 def _symmetric_batch_last(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,11 +78,15 @@ def _solve(
     """Sorted ``(evals, evecs)`` of a ``(B, n, n)`` batch by a concrete method: ``"torch"`` and
     ``"triton"`` decompose ``A`` as it is (symmetric), ``"qr"`` and ``"jacobi"`` its symmetric
     part ``(A + Aᵀ)/2``, float64 in mixed precision where ``precision`` says so (see
-    :func:`eigh`)."""
+    :func:`eigh`), in pieces of at most :func:`chunk_size` matrices."""
     if method == "torch":
         return torch.linalg.eigh(A)
     if method == "triton":  # scales, solves and sorts in its one kernel
         return triton_eigh(A)
+    size = chunk_size(A.shape[-1], A.device)
+    if size is not None and A.shape[0] > size:
+        parts = [_solve(piece, method, compile, precision) for piece in A.tensor_split(-(-A.shape[0] // size))]
+        return torch.cat([w for w, _ in parts]), torch.cat([V for _, V in parts])
     At, scale = _symmetric_batch_last(A)
     if compile and method == "qr":
         evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)

@@ -173,15 +173,17 @@ def run(profile: str = "demo", **overrides) -> xr.Dataset:
     dtype_name = o.pop("dtype", "float32")
     dtype = DTYPES[dtype_name]
     threads = set_threads(o.pop("threads", None))
-    batches = tuple(o.pop("batches", pick(profile, smoke=(1, 16, 256), demo=(1, 4, 16, 64, 256, 1024),
-                                          paper=tuple(2**k for k in range(11)))))
+    batches = tuple(o.pop("batches", pick(profile, smoke=(1, 16, 256, 4096),
+                                          demo=(1, 4, 16, 64, 256, 1024, 4096, 16384),
+                                          paper=tuple(2**k for k in range(15)))))
     dims = tuple(o.pop("dims", pick(profile, smoke=(4, 8, 16), demo=(4, 8, 16, 32, 64), paper=(4, 8, 16, 32, 48, 64))))
     dim_batch = o.pop("dim_batch", pick(profile, smoke=128, demo=512, paper=512))
     acc_dims = tuple(o.pop("acc_dims", pick(profile, smoke=(4, 8), demo=(4, 8, 16, 32), paper=(4, 8, 16, 32, 64))))
     acc_batch = o.pop("acc_batch", pick(profile, smoke=27, demo=90, paper=900))
-    map_dims = tuple(o.pop("map_dims", pick(profile, smoke=(4, 8), demo=(4, 8, 16, 32), paper=(4, 8, 16, 32))))
-    map_batches = tuple(o.pop("map_batches", pick(profile, smoke=(1, 64), demo=(1, 16, 128, 1024),
-                                                  paper=(1, 16, 128, 1024))))
+    map_dims = tuple(o.pop("map_dims", pick(profile, smoke=(4, 8), demo=eigh_auto.DEFAULT_DIMS,
+                                            paper=eigh_auto.DEFAULT_DIMS)))
+    map_batches = tuple(o.pop("map_batches", pick(profile, smoke=(1, 64), demo=eigh_auto.DEFAULT_BATCHES,
+                                                  paper=eigh_auto.DEFAULT_BATCHES)))
     repeats = o.pop("repeats", pick(profile, smoke=1, demo=3, paper=7))
     max_call_s = o.pop("max_call_s", pick(profile, smoke=1.0, demo=1.5, paper=30.0))
     if o:
@@ -302,6 +304,32 @@ def speed_report(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def batch_crossover(ds: xr.Dataset) -> tuple[int | None, str, float]:
+    """From the time-versus-batch sweep: the smallest batch from which the fastest batched solver
+    beats ``torch.linalg.eigh`` at every larger batch measured (None: not at the largest), and that
+    solver and its time ratio at the largest batch.
+
+    Example:
+        >>> t = np.array([[1.0, 1.0, 1.0], [2.0, 0.9, 1.2], [3.0, 1.1, 0.5]])
+        >>> ds = xr.Dataset({"time_vs_batch": (("method", "batch"), t)},
+        ...                 coords={"method": ["torch", "qr", "jacobi"], "batch": [1, 64, 4096]})
+        >>> batch_crossover(ds)
+        (64, 'jacobi', 0.5)
+    """
+    t = ds.time_vs_batch
+    solvers = [str(m) for m in t.method.values if m not in ("torch", "auto")]
+    best = (t.sel({"method": solvers}) / t.sel({"method": "torch"})).min("method").values
+    batches = [int(b) for b in t.batch.values]
+    start = None
+    for b, r in zip(reversed(batches), reversed(best)):
+        if not r < 1:
+            break
+        start = b
+    last = t.sel({"method": solvers}).isel(batch=-1) / t.sel({"method": "torch"}).isel(batch=-1)
+    winner = str(last.method.values[int(np.nanargmin(last.values))])
+    return start, winner, float(np.nanmin(last.values))
+
+
 def conclusion(ds: xr.Dataset) -> str:
     """The study's conclusion, computed from its measurements."""
     import math
@@ -323,8 +351,19 @@ def conclusion(ds: xr.Dataset) -> str:
         + " the time of torch.linalg.eigh. "
         + ("So 'auto' keeps torch.linalg.eigh on this device" if choices == {"torch"}
            else f"'auto' picks {sorted(choices)} on the measured grid")
-        + f"; its worst measured overhead over torch was {s['auto_worst']:.2f}x (input checks included)."
+        + f"; its worst measured overhead over torch was {s['auto_worst']:.2f}x (input checks included). "
+        + _crossover_sentence(ds)
     )
+
+
+def _crossover_sentence(ds: xr.Dataset) -> str:
+    start, winner, ratio = batch_crossover(ds)
+    dim, largest = ds.time_vs_batch.attrs["dim"], int(ds.batch.values[-1])
+    if start is None:
+        return (f"At n = {dim} no batched solver beat torch.linalg.eigh up to batch {largest} "
+                f"(the best there, {winner}, took {ratio:.2f}x its time).")
+    return (f"At n = {dim} the batched solvers beat torch.linalg.eigh from batch {start} on: at batch {largest} "
+            f"{winner} took {ratio:.2f}x its time.")
 
 
 def plot(ds: xr.Dataset) -> dict:
