@@ -178,9 +178,9 @@ def test_large_batches_are_solved_in_pieces(method, monkeypatch):
     calls = []
     solver = eigh_module._BATCH_LAST[method]
     monkeypatch.setitem(eigh_module._BATCH_LAST, method, lambda M: calls.append(M.shape[-1]) or solver(M))
-    monkeypatch.setattr(eigh_module, "CHUNK_ENTRIES", {"cpu": 64})  # 64 // 16 = 4 matrices per piece
+    monkeypatch.setattr(eigh_module, "CHUNK_BYTES", {"cpu": 512})  # 512 // (16 · 8) = 4 matrices per piece
     monkeypatch.setattr(eigh_module, "CHUNK_MIN", 2)
-    assert eigh_module.chunk_size(4, "cpu") == 4
+    assert eigh_module.chunk_size(4, "cpu", torch.float64) == 4
     w, V = eigh(A, method, precision="full")
     assert calls == [4, 3, 3]
     torch.testing.assert_close(w, w_whole, rtol=0, atol=1e-13)

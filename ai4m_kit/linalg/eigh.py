@@ -35,27 +35,33 @@ PRECISIONS = ("auto", "mixed", "full")
 # The tensor-operation solvers work on batch-last arrays and symmetrise their input themselves.
 _BATCH_LAST = {"qr": qr_eigh_batch_last, "jacobi": jacobi_eigh_batch_last}
 # On a CPU every operation of those solvers streams their batch-last work arrays through the
-# caches, so a large batch runs faster in pieces of about CHUNK_ENTRIES[device type] matrix
-# entries (2 MB in float32), and never fewer than CHUNK_MIN matrices. Measured on this project's
-# 2-core CPU (1 thread, time / torch.linalg.eigh's, whole batch → pieces of this size):
-# "qr" float32 n = 8, 65536 matrices 0.91 → 0.64; float64 n = 8 2.30 → 1.60; float64 n = 16,
-# 16384 matrices 3.18 → 1.87; float64 n = 32, 4096 matrices 4.97 → 3.14; "jacobi" float32 n = 8,
-# 65536 matrices 1.82 → 1.03; float32 n = 2, 65536 matrices (a piece of 131072: no split) 0.21–0.29.
+# caches, so a large batch runs faster in pieces of about CHUNK_BYTES[device type] of matrices,
+# of CHUNK_MIN to CHUNK_MAX matrices. Measured on this project's 2-core CPU (1 thread, 65536
+# matrices unless said, time / torch.linalg.eigh's, whole batch → best piece tried, and the
+# piece this rule gives):
+# - "qr": float32 n = 8 0.91 → 0.64 (8192 matrices; rule 8192); float64 n = 4 1.38 → 0.68
+#   (8192; rule 16384: 0.72; 32768: 0.88); float64 n = 8 2.30 → 1.54 (4096; rule 4096); float64
+#   n = 16, 16384 matrices 3.18 → 1.87 (2048; rule 1024: 1.91); float64 n = 32, 4096 matrices
+#   4.97 → 3.14 (1024; rule 1024); float32 n = 2 0.29 → 0.26 (32768; rule 32768);
+# - "jacobi": float32 n = 8 1.82 → 1.03 (8192); float64 n = 2 0.35 → 0.24 (32768).
 # Devices without an entry (GPUs) get the whole batch in one call.
-CHUNK_ENTRIES = {"cpu": 1 << 19}
-CHUNK_MIN = 1024
+CHUNK_BYTES = {"cpu": 1 << 21}
+CHUNK_MIN, CHUNK_MAX = 1024, 32768
 
 
-def chunk_size(n: int, device: torch.device | str) -> int | None:
+def chunk_size(n: int, device: torch.device | str, dtype: torch.dtype) -> int | None:
     """Largest batch of ``n × n`` matrices that ``"qr"`` and ``"jacobi"`` decompose in one call on
     this device (larger batches are split into nearly equal pieces), or None: no limit.
 
     Example:
-        >>> chunk_size(8, "cpu"), chunk_size(32, "cpu")
-        (8192, 1024)
+        >>> [chunk_size(n, "cpu", torch.float32) for n in (2, 8, 32)], chunk_size(8, "cpu", torch.float64)
+        ([32768, 8192, 1024], 4096)
     """
-    entries = CHUNK_ENTRIES.get(torch.device(device).type)
-    return None if entries is None else max(CHUNK_MIN, entries // (n * n))
+    budget = CHUNK_BYTES.get(torch.device(device).type)
+    if budget is None:
+        return None
+    itemsize = torch.finfo(dtype).bits // 8
+    return min(CHUNK_MAX, max(CHUNK_MIN, budget // (n * n * itemsize)))
 
 
 def _symmetric_batch_last(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +89,7 @@ def _solve(
         return torch.linalg.eigh(A)
     if method == "triton":  # scales, solves and sorts in its one kernel
         return triton_eigh(A)
-    size = chunk_size(A.shape[-1], A.device)
+    size = chunk_size(A.shape[-1], A.device, A.dtype)
     if size is not None and A.shape[0] > size:
         parts = [_solve(piece, method, compile, precision) for piece in A.tensor_split(-(-A.shape[0] // size))]
         return torch.cat([w for w, _ in parts]), torch.cat([V for _, V in parts])
