@@ -26,6 +26,22 @@ def test_run_small_dataset_and_summary():
     assert f"qr {s['ratio_qr_n6']:.2f}x" in report and "n= 4" in report
     text = study.conclusion(ds)
     assert f"{max(s['acc_worst_qr'], s['acc_worst_jacobi']):.2f}" in text and "torch.linalg.eigh" in text
+    start, winner, ratio = study.batch_crossover(ds)
+    assert (f"from batch {start} on" if start else f"the best there, {winner}, took {ratio:.2f}x") in text
+
+
+def test_conclusion_says_where_auto_was_slowest():
+    import xarray as xr
+
+    def sweeps(auto_batch, auto_dim):
+        t_batch = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], auto_batch])  # torch, qr, jacobi, auto
+        t_dim = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], auto_dim])
+        return xr.Dataset({"time_vs_batch": (("method", "batch"), t_batch, {"dim": 4}),
+                           "time_vs_dim": (("method", "dim"), t_dim, {"batch": 512})},
+                          coords={"method": ["torch", "qr", "jacobi", "auto"], "batch": [1, 64], "dim": [8, 16]})
+
+    assert study._auto_worst_where(sweeps([1.9, 1.0], [1.0, 1.2])) == "batch 1, n = 4"
+    assert study._auto_worst_where(sweeps([1.0, 1.0], [1.0, 1.2])) == "batch 512, n = 16"
 
 
 def test_run_with_the_triton_method_reports_the_gpu_goal(monkeypatch):

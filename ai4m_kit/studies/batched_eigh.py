@@ -351,9 +351,19 @@ def conclusion(ds: xr.Dataset) -> str:
         + " the time of torch.linalg.eigh. "
         + ("So 'auto' keeps torch.linalg.eigh on this device" if choices == {"torch"}
            else f"'auto' picks {sorted(choices)} on the measured grid")
-        + f"; its worst measured overhead over torch was {s['auto_worst']:.2f}x (input checks included). "
+        + f"; its worst measured overhead over torch was {s['auto_worst']:.2f}x ({_auto_worst_where(ds)}, input checks "
+        "included). "
         + _crossover_sentence(ds)
     )
+
+
+def _auto_worst_where(ds: xr.Dataset) -> str:
+    """Where the largest auto / torch time ratio of the two sweeps was measured, e.g. "batch 1, n = 4"."""
+    by_batch = (ds.time_vs_batch.sel({"method": "auto"}) / ds.time_vs_batch.sel({"method": "torch"})).values
+    by_dim = (ds.time_vs_dim.sel({"method": "auto"}) / ds.time_vs_dim.sel({"method": "torch"})).values
+    if np.nanmax(by_batch) >= np.nanmax(by_dim):
+        return f"batch {int(ds.batch.values[int(np.nanargmax(by_batch))])}, n = {ds.time_vs_batch.attrs['dim']}"
+    return f"batch {ds.time_vs_dim.attrs['batch']}, n = {int(ds.dim.values[int(np.nanargmax(by_dim))])}"
 
 
 def _crossover_sentence(ds: xr.Dataset) -> str:
