@@ -189,6 +189,41 @@ def test_large_batches_are_solved_in_pieces(method, monkeypatch):
     assert torch.autograd.gradcheck(_sign_free_outputs(method, precision="full"), (Xg + Xg.mT,), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", SOLVERS)
+def test_2x2_closed_form_on_hard_cases(method, dtype):
+    """n = 2 is one exact rotation (no iterations): zero, scaled identity, diagonal in either order,
+    equal diagonal, off-diagonal far below or above the diagonal gap, graded over 16 decades,
+    entries near the dtype's extremes, and a random batch; errors within 10x torch's, eigenvalues
+    against the float64 oracle."""
+    big = 1e36 if dtype == torch.float32 else 1e300
+    rows = [[0.0, 0.0, 0.0], [2.5, 0.0, 2.5], [1.0, 0.0, -3.0], [-3.0, 0.0, 1.0], [1.0, 1e-3, 1.0],
+            [1.0, -5.0, 1.0], [1.0, 1e-12, 2.0], [1.0, 1e6, 2.0], [1e-8, 1e-4, 1e8], [big, big / 3, -big],
+            [1e-30, 3e-31, 2e-30]]
+    A = torch.tensor([[[a, b], [b, c]] for a, b, c in rows], dtype=torch.float64)
+    X = torch.randn(200, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    A = torch.cat([A, X + X.mT]).to(dtype)
+    w, V = eigh(A, method)
+    ours, ref = decomposition_errors(A, w, V), decomposition_errors(A, *torch.linalg.eigh(A))
+    eps = torch.finfo(dtype).eps
+    for key in ("reconstruction", "orthogonality"):
+        assert ours[key].max().item() <= 10 * max(ref[key].max().item(), eps), key
+    scale = A.double().flatten(-2).norm(dim=-1).clamp_min(1e-300)
+    assert ((w.double() - _oracle_evals(A)).abs().amax(-1) / scale).max().item() <= 4 * eps
+    assert torch.all(w[..., 1:] >= w[..., :-1])
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+def test_gradcheck_2x2(method):
+    X = torch.tensor([[[0.3, 0.7], [-0.2, 1.9]], [[1.0, 0.1], [0.4, -0.5]]], dtype=torch.float64, requires_grad=True)
+
+    def f(X):
+        w, V = eigh(_sym(X), method)
+        return w, V @ torch.diag_embed(torch.sin(w)) @ V.mT
+
+    assert torch.autograd.gradcheck(f, (X,), eps=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("grad_mode", ("taylor", "pade"))
 def test_approximate_gradients_finite_for_repeated_eigenvalues(grad_mode):
     Q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))

@@ -94,6 +94,7 @@ def _solve(
         parts = [_solve(piece, method, compile, precision) for piece in A.tensor_split(-(-A.shape[0] // size))]
         return torch.cat([w for w, _ in parts]), torch.cat([V for _, V in parts])
     At, scale = _symmetric_batch_last(A)
+    presorted = False
     if compile and method == "qr":
         evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)
     elif A.dtype == torch.float64 and (
@@ -103,7 +104,11 @@ def _solve(
     else:
         D, Vt = _BATCH_LAST[method](At)
         evals, evecs = D.T, Vt.permute(2, 1, 0)  # eigenvectors as columns
-    evals, order = (evals * scale.unsqueeze(-1)).sort(dim=-1)
+        presorted = A.shape[-1] == 2  # both solve 2×2 matrices in closed form, in ascending order
+    evals = evals * scale.unsqueeze(-1)
+    if presorted:
+        return evals, evecs
+    evals, order = evals.sort(dim=-1)
     return evals, evecs.gather(-1, order.unsqueeze(-2).expand_as(evecs))
 
 

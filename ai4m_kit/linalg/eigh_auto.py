@@ -38,8 +38,8 @@ DEFAULT_BATCHES = (1, 16, 128, 512, 2048, 8192)
 # starts with floating-point masks, 17 operations per position; 5: "triton" joins the candidates
 # on CUDA; 6: QR with 12 operations per position and a start in every unreduced block, Jacobi
 # with two-operation rotations; 7: float64 "jacobi" from n = 8 in mixed precision on CPU; 8: large
-# CPU batches decomposed in pieces).
-IMPL_VERSION = 8
+# CPU batches decomposed in pieces; 9: "qr" and "jacobi" solve 2×2 matrices in closed form, with no sort).
+IMPL_VERSION = 9
 
 
 def candidates(device: torch.device | str) -> tuple[str, ...]:

@@ -68,6 +68,40 @@ def round_robin_schedule(n: int) -> list[tuple[list[int], list[int]]]:
     return rounds
 
 
+def symmetric_2x2_batch_last(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition of symmetric batch-last ``2 × 2`` matrices ``M`` ``(2, 2, B)`` by one
+    Jacobi rotation, which is exact for ``n = 2`` (LAPACK's tridiagonal QR also finishes its
+    ``2 × 2`` blocks in closed form): no iterations, no convergence checks, and the eigenvalues
+    come out in ascending order (no sort).
+
+    With ``a, b, c = M[0, 0], M[0, 1], M[1, 1]``, the rotation ``J = [[cs, sn], [−sn, cs]]`` with
+    ``t = sn/cs = 2b / (δ + sign(δ)·hypot(δ, 2b))``, ``δ = c − a`` (the smaller of the two angles
+    that zero ``b``, ``|t| ≤ 1``) gives ``JᵀMJ = diag(a − tb, c + tb)`` (Golub and Van Loan,
+    ``symSchur2``); ``tb`` has the sign of ``δ``, so ``a − tb ≤ c + tb`` exactly when ``δ ≥ 0``,
+    and where ``δ < 0`` the two eigenpairs swap (the second eigenvector negated: the columns of
+    ``[[sn, −cs], [cs, sn]]``). ``tiny`` added to the hypotenuse makes ``δ = b = 0`` give ``t = 0``.
+    Reads ``M`` (any strides); returns ``(D, Vt)`` like :func:`jacobi_eigh_batch_last`.
+
+    Example:
+        >>> M = torch.tensor([[[3.0], [1.0]], [[1.0], [3.0]]], dtype=torch.float64)
+        >>> D, Vt = symmetric_2x2_batch_last(M)
+        >>> D[:, 0].tolist()
+        [2.0, 4.0]
+    """
+    a, b, c = M[0, 0], M[0, 1], M[1, 1]
+    delta = c - a
+    b2 = b + b
+    den = torch.hypot(delta, b2).add_(torch.finfo(M.dtype).tiny).copysign_(delta).add_(delta)
+    t = b2.div_(den)
+    cs = torch.rsqrt(t * t + 1)
+    sn = t * cs
+    tb = t * b
+    up = delta >= 0
+    lo, hi = torch.where(up, a - tb, c + tb), torch.where(up, c + tb, a - tb)
+    C, S = torch.where(up, cs, sn), torch.where(up, sn, -cs)
+    return torch.stack((lo, hi)), torch.stack((torch.stack((C, -S)), torch.stack((S, C))))
+
+
 def _row(m: int, r: int, c2: int) -> int:
     """State row of entry ``(r, c2)``: position ``r = 2k + j`` (pair ``k``, ``j = 0`` for its p
     and 1 for its q) in the round's basis; ``c2 < m`` is a column of ``A``, ``c2 ≥ m`` column
@@ -216,6 +250,8 @@ def jacobi_eigh_batch_last(
     dtype, device = M.dtype, M.device
     if n == 1:
         return M[0].clone(), torch.ones_like(M)
+    if n == 2:  # one rotation is exact
+        return symmetric_2x2_batch_last(M)
     # Odd n: a zero row and column pairs with the others at angle 0 and is dropped at the end.
     m = n + n % 2
     plan = _plan(m, device)

@@ -71,6 +71,8 @@ import warnings
 
 import torch
 
+from ai4m_kit.linalg.eigh_jacobi import symmetric_2x2_batch_last
+
 
 def _tridiagonalize_batch_last(M: torch.Tensor, Qt: torch.Tensor) -> torch.Tensor:
     """Householder reduction of symmetric batch-last matrices ``M`` ``(n, n, B)``, in place.
@@ -447,6 +449,8 @@ def qr_eigh_batch_last(
     n, B = M.shape[0], M.shape[-1]
     if n == 1:
         return M[0].clone(), torch.ones_like(M)
+    if n == 2:  # a 2×2 block in closed form, as LAPACK's steqr finishes its 2×2 blocks
+        return symmetric_2x2_batch_last(M)
     max_iter = max_iter or 30 * n
     dtype, device = M.dtype, M.device
     W = M.new_empty(2, n, n, B)  # Qᵀ and the chase's carries (see _Chase)
