@@ -13,6 +13,10 @@ Methods:
 - ``"auto"``: the method measured fastest for the device, dtype and size
   (:mod:`ai4m_kit.linalg.eigh_auto`; ``"torch"`` until calibrated).
 
+``"qr"`` and ``"jacobi"`` decompose ``2 × 2`` matrices in closed form (one exact rotation,
+:func:`ai4m_kit.linalg.eigh_jacobi.symmetric_2x2_batch_last`), and on a CPU they take large
+batches in pieces (:func:`chunk_size`).
+
 All methods are differentiable through one autograd function whose backward is the shared
 :func:`ai4m_kit.linalg.eig_grad.symmetric_eig_backward`, with the eigenvector gradient in
 ``"exact"``, ``"taylor"`` or ``"pade"`` form (the last two stay finite for repeated eigenvalues).
