@@ -27,11 +27,11 @@ CACHE_NAME = "eigh_auto.json"
 CANDIDATES = ("torch", "jacobi", "qr")  # everywhere; "triton" joins them on CUDA (see candidates())
 DEFAULT_DIMS = (2, 4, 8, 16, 32)
 # Up to 8192, 4× apart from 128 on: on a CPU the batched methods beat LAPACK's loop over the batch
-# only for large batches of small matrices (this project's CPU, float32: "qr" 0.32x torch's time at
-# n = 2 and 0.60x at n = 8, "jacobi" 0.51x at n = 4, all at batch 8192; at batch 1024 only
-# "jacobi" at n = 4, 0.65x), and the crossovers lie between 1000 and 4000 matrices. Larger batches
-# are decomposed in pieces (ai4m_kit.linalg.eigh.chunk_size), so what wins at 8192 goes on winning
-# beyond it.
+# only for large batches of small matrices. This project's CPU (1 thread, `ai4m bench eigh
+# --calibrate`, section 2 with input checks): n = 2 (closed form) from 512 matrices (0.62–0.73x
+# torch's time; 0.14–0.17x at 8192); float32 n = 4 and 8 from 2048 (0.48x and 0.82x; 0.42x and 0.58x
+# at 8192); float64 n ≥ 4 nowhere. Larger batches are decomposed in pieces
+# (ai4m_kit.linalg.eigh.chunk_size), so what wins at 8192 goes on winning beyond it.
 DEFAULT_BATCHES = (1, 16, 128, 512, 2048, 8192)
 # Bumped when a solver's implementation changes its speed: older calibrations are then not used
 # (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
