@@ -127,6 +127,28 @@ def test_bad_input_gets_clear_error(bad, exc, words):
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize("n", [2, 5, 16, 17])
+def test_check_on_large_batches(n):
+    """From about 2000 entries on (n ≤ 16) the symmetry test compares mirrored entries picked by
+    index: one asymmetric entry, a NaN on a diagonal and an inf must still be found, also in a
+    non-contiguous batch."""
+    X = torch.randn(4096 // n + 8, n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    A = X + X.mT
+    check_symmetric(A)
+    check_symmetric(A[::2])  # strided batch
+    bad = A.clone()
+    bad[-3, n - 1, 0] += 1e-3
+    with pytest.raises(ValueError, match="symmetric"):
+        check_symmetric(bad)
+    with pytest.raises(ValueError, match="symmetric"):
+        check_symmetric(bad.mT.contiguous().mT)  # the same matrices, strided
+    for value in (float("nan"), float("inf")):
+        bad = A.clone()
+        bad[5, n - 1, n - 1] = value
+        with pytest.raises(ValueError, match="finite"):
+            check_symmetric(bad)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="method must be one of"):
         eigh(torch.eye(2), method="lanczos")
