@@ -44,6 +44,17 @@ def test_conclusion_says_where_auto_was_slowest():
     assert study._auto_worst_where(sweeps([1.0, 1.0], [1.0, 1.2])) == "batch 512, n = 16"
 
 
+def test_auto_map_labels_give_the_chosen_methods_ratio():
+    import xarray as xr
+
+    times = np.array([[[1.0, 2.0]], [[0.5, 1.5]], [[3.0, 2.5]]])  # candidate, map_dim, map_batch
+    ds = xr.Dataset({"map_time": (("candidate", "map_dim", "map_batch"), times),
+                     "map_choice": (("map_dim", "map_batch"), np.array([["jacobi", "torch"]], dtype=object))},
+                    coords={"candidate": ["torch", "jacobi", "qr"], "map_dim": [4], "map_batch": [16, 8192]})
+    assert study._map_label(ds, 4, 16) == "jacobi 0.50×"
+    assert study._map_label(ds, 4, 8192) == "torch"
+
+
 def test_run_with_the_triton_method_reports_the_gpu_goal(monkeypatch):
     """Where "auto" offers "triton" (CUDA), the study times it, checks its accuracy and reports the
     GPU goal instead of the CPU targets. Here the kernel runs through Triton's interpreter (CPU)

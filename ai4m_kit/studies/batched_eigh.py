@@ -378,7 +378,8 @@ def _crossover_sentence(ds: xr.Dataset) -> str:
 
 def plot(ds: xr.Dataset) -> dict:
     """HoloViews objects: ``time_vs_batch``, ``time_vs_dim`` (log–log curves per method),
-    ``accuracy`` (table) and ``auto_map`` (heat map of the chosen method)."""
+    ``accuracy`` (table) and ``auto_map`` (heat map of the chosen method, labelled with its time
+    relative to torch's where it is not torch)."""
     import holoviews as hv
     import pandas as pd
 
@@ -411,13 +412,24 @@ def plot(ds: xr.Dataset) -> dict:
     heat = hv.HeatMap(cells, ["batch", "n"], ["code", "method"]).opts(
         cmap=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(codes)], clim=(-0.5, len(codes) - 0.5), colorbar=False,
         tools=["hover"], width=500, height=300, title=f"auto's choice ({dev})")
-    labels = hv.Labels([(c[0], c[1], c[3]) for c in cells], ["batch", "n"], "method")
+    labels = hv.Labels([(b, n, _map_label(ds, int(n), int(b))) for b, n, _, _ in cells], ["batch", "n"], "method")
     return {
         "time_vs_batch": curves("time_vs_batch", "batch", f"4×4 matrices: time vs batch ({dev})"),
         "time_vs_dim": curves("time_vs_dim", "dim", f"batch {ds.time_vs_dim.attrs['batch']}: time vs n ({dev})"),
         "accuracy": table,
         "auto_map": heat * labels,
     }
+
+
+def _map_label(ds: xr.Dataset, n: int, batch: int) -> str:
+    """The label of one cell of the auto map: the chosen method, and where it is not torch its
+    measured time relative to torch's (e.g. ``"qr 0.41×"``)."""
+    point = {"map_dim": n, "map_batch": batch}
+    chosen = str(ds.map_choice.sel(point).item())
+    if chosen == "torch":
+        return chosen
+    ratio = float(ds.map_time.sel({"candidate": chosen, **point}) / ds.map_time.sel({"candidate": "torch", **point}))
+    return f"{chosen} {ratio:.2f}×"
 
 
 def run_precision(profile: str = "demo", **overrides) -> xr.Dataset:
