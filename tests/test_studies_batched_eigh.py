@@ -53,6 +53,7 @@ def test_auto_map_labels_give_the_chosen_methods_ratio():
                     coords={"candidate": ["torch", "jacobi", "qr"], "map_dim": [4], "map_batch": [16, 8192]})
     assert study._map_label(ds, 4, 16) == "jacobi 0.50×"
     assert study._map_label(ds, 4, 8192) == "torch"
+    assert study._best_map_win(ds) == "largest gain: jacobi at 0.50x torch's time, n = 4, batch 16"
 
 
 def test_run_with_the_triton_method_reports_the_gpu_goal(monkeypatch):
