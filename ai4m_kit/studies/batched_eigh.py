@@ -318,16 +318,14 @@ def batch_crossover(ds: xr.Dataset) -> tuple[int | None, str, float]:
     """
     t = ds.time_vs_batch
     solvers = [str(m) for m in t.method.values if m not in ("torch", "auto")]
-    best = (t.sel({"method": solvers}) / t.sel({"method": "torch"})).min("method").values
-    batches = [int(b) for b in t.batch.values]
+    ratio = t.sel({"method": solvers}) / t.sel({"method": "torch"})
     start = None
-    for b, r in zip(reversed(batches), reversed(best)):
+    for b, r in zip(reversed(t.batch.values), reversed(ratio.min("method").values)):
         if not r < 1:
             break
-        start = b
-    last = t.sel({"method": solvers}).isel(batch=-1) / t.sel({"method": "torch"}).isel(batch=-1)
-    winner = str(last.method.values[int(np.nanargmin(last.values))])
-    return start, winner, float(np.nanmin(last.values))
+        start = int(b)
+    last = ratio.isel(batch=-1).values
+    return start, solvers[int(np.nanargmin(last))], float(np.nanmin(last))
 
 
 def conclusion(ds: xr.Dataset) -> str:
@@ -421,30 +419,29 @@ def plot(ds: xr.Dataset) -> dict:
     }
 
 
+def _map_win(ds: xr.Dataset, n: int, batch: int) -> tuple[str, float | None]:
+    """The method the auto map chose at one grid point, and its time relative to torch's (None
+    where it chose torch)."""
+    point = {"map_dim": n, "map_batch": batch}
+    chosen = str(ds.map_choice.sel(point).item())
+    if chosen == "torch":
+        return chosen, None
+    return chosen, float(ds.map_time.sel({"candidate": chosen, **point}) / ds.map_time.sel({"candidate": "torch", **point}))
+
+
 def _best_map_win(ds: xr.Dataset) -> str:
     """The auto map's largest win over torch, e.g. "largest gain: jacobi at 0.12x torch's time, n = 2, batch 8192"."""
-    best = None
-    for n in ds.map_dim.values:
-        for b in ds.map_batch.values:
-            point = {"map_dim": n, "map_batch": b}
-            chosen = str(ds.map_choice.sel(point).item())
-            if chosen != "torch":
-                r = float(ds.map_time.sel({"candidate": chosen, **point}) / ds.map_time.sel({"candidate": "torch", **point}))
-                if best is None or r < best[0]:
-                    best = (r, chosen, int(n), int(b))
-    r, chosen, n, b = best
-    return f"largest gain: {chosen} at {r:.2f}x torch's time, n = {n}, batch {b}"
+    wins = [(ratio, chosen, int(n), int(b)) for n in ds.map_dim.values for b in ds.map_batch.values
+            for chosen, ratio in [_map_win(ds, int(n), int(b))] if ratio is not None]
+    ratio, chosen, n, b = min(wins)
+    return f"largest gain: {chosen} at {ratio:.2f}x torch's time, n = {n}, batch {b}"
 
 
 def _map_label(ds: xr.Dataset, n: int, batch: int) -> str:
     """The label of one cell of the auto map: the chosen method, and where it is not torch its
     measured time relative to torch's (e.g. ``"qr 0.41×"``)."""
-    point = {"map_dim": n, "map_batch": batch}
-    chosen = str(ds.map_choice.sel(point).item())
-    if chosen == "torch":
-        return chosen
-    ratio = float(ds.map_time.sel({"candidate": chosen, **point}) / ds.map_time.sel({"candidate": "torch", **point}))
-    return f"{chosen} {ratio:.2f}×"
+    chosen, ratio = _map_win(ds, n, batch)
+    return chosen if ratio is None else f"{chosen} {ratio:.2f}×"
 
 
 def run_precision(profile: str = "demo", **overrides) -> xr.Dataset:
