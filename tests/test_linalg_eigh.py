@@ -457,6 +457,33 @@ def test_qr_double_shift_option_matches_the_default(dtype):
                                    rtol=0, atol=20 * 9 * eps)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_qr_shared_deflation_ablation(dtype):
+    """The ablation deflation="shared" (one window for the whole batch) is right for a matrix alone
+    and wrong for random matrices batched with a zero matrix, which converges at once: the
+    property that per-matrix deflation ("own", the solver) exists for."""
+    from ai4m_kit.linalg.eigh_qr import qr_eigh
+
+    eps = torch.finfo(dtype).eps
+    X = torch.randn(12, 8, 8, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    A = (X + X.mT) / 16
+    A[5] = 0.0
+    ref = decomposition_errors(A, *torch.linalg.eigh(A))
+    own = decomposition_errors(A, *qr_eigh(A, deflation="own"))
+    shared = decomposition_errors(A, *qr_eigh(A, deflation="shared"))
+    assert own["reconstruction"].max() <= 10 * max(ref["reconstruction"].max().item(), eps)
+    random = torch.arange(12) != 5
+    assert shared["reconstruction"][random].min() > 1e-3  # every random matrix truncated
+    assert shared["reconstruction"][5] == 0 and shared["orthogonality"].max() <= 10 * 8 * eps  # rotations stay orthogonal
+    for i in (0, 7):  # alone, the shared window deflates when that matrix converges: right
+        alone = decomposition_errors(A[i : i + 1], *qr_eigh(A[i : i + 1], deflation="shared"))
+        assert alone["reconstruction"].item() <= 10 * max(ref["reconstruction"][i].item(), eps)
+    with pytest.raises(ValueError, match="deflation must be one of"):
+        qr_eigh(A, deflation="global")
+    with pytest.raises(ValueError, match="runs eagerly only"):
+        qr_eigh(A, deflation="shared", compile=True)
+
+
 def test_qr_warns_when_the_iteration_cap_is_reached():
     from ai4m_kit.linalg.eigh_qr import qr_eigh
 

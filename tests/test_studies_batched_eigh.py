@@ -79,6 +79,29 @@ def test_run_with_the_triton_method_reports_the_gpu_goal(monkeypatch):
     assert f"({s['ratio_triton_n6']:.2f}x)" in report
 
 
+def test_deflation_ablation_shows_the_shared_window_fails():
+    ds = study.run_deflation("smoke", dims=(4, 6), batch=30)
+    assert ds.worst_reconstruction.dims == ("input", "dtype", "dim", "solver")
+    own = ds.worst_reconstruction.sel(solver="qr own")
+    torch_worst = ds.worst_reconstruction.sel(solver="torch")
+    xr_eps = {"float32": 1.2e-7, "float64": 2.3e-16}
+    for dt in ds.dtype.values:
+        assert (own.sel(dtype=dt) <= 10 * np.maximum(torch_worst.sel(dtype=dt), xr_eps[dt])).all()
+    shared = ds.sel(solver="qr shared")
+    assert (shared.worst_reconstruction > 1e-2).all() and (shared.share_wrong > 0.5).all()
+    assert (ds.share_wrong.sel(solver="torch") == 0).all()
+    report = study.deflation_report(ds)
+    cell = ds.sel({"input": "random", "dtype": "float64", "dim": 6})
+    assert f"{cell.worst_reconstruction.sel(solver='qr shared').item():.1e}" in report
+    assert f"({cell.share_wrong.sel(solver='qr shared').item():.0%})" in report
+    import holoviews as hv
+
+    hv.extension("bokeh")
+    assert len(study.plot_deflation(ds)) == 4
+    with pytest.raises(TypeError, match="unknown overrides"):
+        study.run_deflation("smoke", batches=3)
+
+
 def test_run_rejects_unknown_override():
     with pytest.raises(TypeError, match="unknown overrides"):
         study.run("smoke", batchez=(1,))
