@@ -127,12 +127,18 @@ def test_bad_input_gets_clear_error(bad, exc, words):
     assert words in str(info.value)
 
 
-@pytest.mark.parametrize("n", [2, 5, 16, 17])
-def test_check_on_large_batches(n):
-    """From about 2000 entries on (n ≤ 16) the symmetry test compares mirrored entries picked by
-    index: one asymmetric entry, a NaN on a diagonal and an inf must still be found, also in a
-    non-contiguous batch."""
-    X = torch.randn(4096 // n + 8, n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [2, 3, 5, 16, 17])
+def test_check_on_large_batches(n, dtype, monkeypatch):
+    """From about 2000 entries on (float32 n ≤ 16, float64 n ≤ 3) the symmetry test compares mirrored
+    entries picked by index: one asymmetric entry, a NaN on a diagonal and an inf must still be
+    found, also in a non-contiguous batch."""
+    from ai4m_kit.linalg import checks
+
+    picked = []
+    real_pairs = checks._pair_index
+    monkeypatch.setattr(checks, "_pair_index", lambda *a: picked.append(a) or real_pairs(*a))
+    X = torch.randn(4096 // n + 8, n, n, dtype=dtype, generator=torch.Generator().manual_seed(n))
     A = X + X.mT
     check_symmetric(A)
     check_symmetric(A[::2])  # strided batch
@@ -147,6 +153,7 @@ def test_check_on_large_batches(n):
         bad[5, n - 1, n - 1] = value
         with pytest.raises(ValueError, match="finite"):
             check_symmetric(bad)
+    assert bool(picked) == (n <= checks.INDEX_SELECT_MAX_N[dtype])
 
 
 def test_bad_arguments():
