@@ -436,12 +436,12 @@ def qr_eigh(
         [1.0, 3.0]
     """
     B, n = A.shape[0], A.shape[-1]
+    if deflation not in DEFLATIONS:
+        raise ValueError(f"qr_eigh: deflation must be one of {DEFLATIONS}; got {deflation!r}")
     if n == 1:
         return A[..., 0].clone(), torch.ones_like(A)
     if compile and double_shift:
         raise ValueError("qr_eigh: compile=True runs single-shift iterations; double_shift is not supported with it")
-    if deflation not in DEFLATIONS:
-        raise ValueError(f"qr_eigh: deflation must be one of {DEFLATIONS}; got {deflation!r}")
     if compile and deflation != "own":
         raise ValueError("qr_eigh: compile=True deflates every matrix on its own; deflation='shared' runs eagerly only")
     max_iter = max_iter or 30 * n
