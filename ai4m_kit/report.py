@@ -82,9 +82,18 @@ def execute_notebook(path: Path, profile: str, timeout: int = 1800):
             os.environ["AI4M_PROFILE"] = env_before
 
 
+def _drop_empty_outputs(nb) -> None:
+    """Remove display outputs that carry no data (HoloViews emits one per plot, a placeholder for its
+    comm; nbconvert warns "not able to be represented" for each and writes an empty box)."""
+    for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "display_data" or o.get("data")]
+
+
 def export_html(nb, out_file: Path, offline_assets: bool) -> None:
     from nbconvert import HTMLExporter
 
+    _drop_empty_outputs(nb)
     exporter = HTMLExporter(template_name="lab")
     if offline_assets:
         exporter.require_js_url = "_static/require.min.js"

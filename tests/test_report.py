@@ -48,3 +48,17 @@ def test_without_npm_pages_fall_back_to_cdn_with_warning(tmp_path, monkeypatch, 
 def test_no_notebooks_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
         report.build_report(tmp_path, tmp_path / "out", "smoke")
+
+
+def test_empty_display_outputs_are_dropped(tmp_path, recwarn):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={}),
+                    nbformat.v4.new_output("display_data", data={"text/plain": "a plot"}),
+                    nbformat.v4.new_output("stream", text="printed\n")]
+    nb.cells = [cell]
+    report.export_html(nb, tmp_path / "page.html", offline_assets=False)
+    assert [o.output_type for o in nb.cells[0].outputs] == ["display_data", "stream"]
+    page = (tmp_path / "page.html").read_text()
+    assert "a plot" in page and "printed" in page
+    assert not [w for w in recwarn if "not able to be represented" in str(w.message)]
