@@ -4,10 +4,11 @@
 ``torch.linalg.eigh`` versus the batch size (4×4 matrices) and versus the matrix size (batch 512),
 the reconstruction and orthogonality errors on adversarial batches, and the ``"auto"`` decision
 map (Figures 12–13 analogues). ``run_deflation`` shows what a deflation window shared by the
-whole batch does to the errors (the flaw of the published batched QR). ``run_dbn`` trains a small classifier with decorrelated batch
-normalisation per eigensolver (Table 18 analogue); ``run_style_transfer`` does whitening-and-
-colouring style transfer between two scikit-image photographs with channel groups (Table 20
-analogue). ``plot`` turns the results into HoloViews objects.
+whole batch does to the errors (the flaw of the published batched QR). ``run_dbn`` trains a small
+classifier with decorrelated batch normalisation per eigensolver (Table 18 analogue);
+``run_style_transfer`` does whitening-and-colouring style transfer between two scikit-image
+photographs with channel groups (Table 20 analogue). ``plot`` turns the results into HoloViews
+objects.
 """
 
 from __future__ import annotations
@@ -625,11 +626,12 @@ def plot_deflation(ds: xr.Dataset):
     import holoviews as hv
 
     panels = []
-    floor = float(ds.worst_reconstruction.min()) / 4
     for kind in ds.input.values:
         for dt in ds.dtype.values:
-            data = [(f"n={int(n)}", str(m), ds.worst_reconstruction.sel(
-                {"input": kind, "dtype": dt, "dim": n, "solver": m}).item()) for n in ds.dim.values for m in ds.solver.values]
+            cell = ds.worst_reconstruction.sel({"input": kind, "dtype": dt})
+            floor = max(float(cell.min()), float(torch.finfo(DTYPES[str(dt)]).eps) / 100) / 4  # a log axis: above 0
+            data = [(f"n={int(n)}", str(m), max(cell.sel({"dim": n, "solver": m}).item(), floor))
+                    for n in ds.dim.values for m in ds.solver.values]
             panels.append(hv.Bars(data, ["size", "solver"], "worst reconstruction error").opts(
                 width=420, height=280, logy=True, ylim=(floor, 2.0), title=f"{kind} batch, {dt}", tools=["hover"]))
     return hv.Layout(panels).cols(2)
