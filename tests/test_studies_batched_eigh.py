@@ -94,6 +94,10 @@ def test_deflation_ablation_shows_the_shared_window_fails():
     cell = ds.sel({"input": "random", "dtype": "float64", "dim": 6})
     assert f"{cell.worst_reconstruction.sel(solver='qr shared').item():.1e}" in report
     assert f"({cell.share_wrong.sel(solver='qr shared').item():.0%})" in report
+    shared = ds.sel(solver="qr shared")
+    sentence = study._deflation_sentence(ds)
+    assert f"{ds.worst_reconstruction.sel(solver='qr own').max().item():.1e}" in sentence
+    assert f"{shared.worst_reconstruction.max().item():.2g}" in sentence and f"{shared.share_wrong.max().item():.0%}" in sentence
     import holoviews as hv
 
     hv.extension("bokeh")

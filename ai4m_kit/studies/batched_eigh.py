@@ -330,8 +330,9 @@ def batch_crossover(ds: xr.Dataset) -> tuple[int | None, str, float]:
     return start, solvers[int(np.nanargmin(last))], float(np.nanmin(last))
 
 
-def conclusion(ds: xr.Dataset) -> str:
-    """The study's conclusion, computed from its measurements."""
+def conclusion(ds: xr.Dataset, deflation: xr.Dataset | None = None) -> str:
+    """The study's conclusion, computed from its measurements (and from :func:`run_deflation`'s
+    where it is given)."""
     import math
 
     s = summary(ds)
@@ -354,7 +355,17 @@ def conclusion(ds: xr.Dataset) -> str:
         + f"; its worst measured overhead over torch was {s['auto_worst']:.2f}x ({_auto_worst_where(ds)}, input checks "
         "included). "
         + _crossover_sentence(ds)
+        + ("" if deflation is None else " " + _deflation_sentence(deflation))
     )
+
+
+def _deflation_sentence(ds: xr.Dataset) -> str:
+    """What one deflation window for the whole batch did, from :func:`run_deflation`."""
+    shared, own = ds.sel(solver="qr shared"), ds.sel(solver="qr own")
+    return (f"With one deflation window for the whole batch instead of per-matrix deflation, the same QR solver's "
+            f"worst reconstruction error rose from {own.worst_reconstruction.max().item():.1e} to "
+            f"{shared.worst_reconstruction.min().item():.2g}–{shared.worst_reconstruction.max().item():.2g}, "
+            f"with {shared.share_wrong.min().item():.0%}–{shared.share_wrong.max().item():.0%} of each batch wrong.")
 
 
 def _auto_worst_where(ds: xr.Dataset) -> str:
