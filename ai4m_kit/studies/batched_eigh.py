@@ -363,7 +363,7 @@ def _deflation_sentence(ds: xr.Dataset) -> str:
     """What one deflation window for the whole batch did, from :func:`run_deflation`."""
     shared, own = ds.sel(solver="qr shared"), ds.sel(solver="qr own")
     return (f"With one deflation window for the whole batch instead of per-matrix deflation, the same QR solver's "
-            f"worst reconstruction error rose from {own.worst_reconstruction.max().item():.1e} to "
+            f"worst reconstruction error rose from at most {own.worst_reconstruction.max().item():.1e} to "
             f"{shared.worst_reconstruction.min().item():.2g}–{shared.worst_reconstruction.max().item():.2g}, "
             f"with {shared.share_wrong.min().item():.0%}–{shared.share_wrong.max().item():.0%} of each batch wrong.")
 
