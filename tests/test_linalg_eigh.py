@@ -143,7 +143,7 @@ def test_check_on_large_batches(n, dtype, monkeypatch):
     check_symmetric(A)
     check_symmetric(A[::2])  # strided batch
     bad = A.clone()
-    bad[-3, n - 1, 0] += 1e-3
+    bad[-3, n - 1, 0] += 1e-2  # relative asymmetry about 2e-3: above float32's tolerance too
     with pytest.raises(ValueError, match="symmetric"):
         check_symmetric(bad)
     with pytest.raises(ValueError, match="symmetric"):

@@ -84,9 +84,9 @@ def test_deflation_ablation_shows_the_shared_window_fails():
     assert ds.worst_reconstruction.dims == ("input", "dtype", "dim", "solver")
     own = ds.worst_reconstruction.sel(solver="qr own")
     torch_worst = ds.worst_reconstruction.sel(solver="torch")
-    xr_eps = {"float32": 1.2e-7, "float64": 2.3e-16}
+    eps = {"float32": 1.2e-7, "float64": 2.3e-16}
     for dt in ds.dtype.values:
-        assert (own.sel(dtype=dt) <= 10 * np.maximum(torch_worst.sel(dtype=dt), xr_eps[dt])).all()
+        assert (own.sel(dtype=dt) <= 10 * np.maximum(torch_worst.sel(dtype=dt), eps[dt])).all()
     shared = ds.sel(solver="qr shared")
     assert (shared.worst_reconstruction > 1e-2).all() and (shared.share_wrong > 0.5).all()
     assert (ds.share_wrong.sel(solver="torch") == 0).all()
@@ -94,7 +94,6 @@ def test_deflation_ablation_shows_the_shared_window_fails():
     cell = ds.sel({"input": "random", "dtype": "float64", "dim": 6})
     assert f"{cell.worst_reconstruction.sel(solver='qr shared').item():.1e}" in report
     assert f"({cell.share_wrong.sel(solver='qr shared').item():.0%})" in report
-    shared = ds.sel(solver="qr shared")
     sentence = study._deflation_sentence(ds)
     assert f"{ds.worst_reconstruction.sel(solver='qr own').max().item():.1e}" in sentence
     assert f"{shared.worst_reconstruction.max().item():.2g}" in sentence and f"{shared.share_wrong.max().item():.0%}" in sentence
