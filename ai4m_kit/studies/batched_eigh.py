@@ -318,8 +318,7 @@ def batch_crossover(ds: xr.Dataset) -> tuple[int | None, str, float]:
         >>> batch_crossover(ds)
         (64, 'jacobi', 0.5)
     """
-    t = ds.time_vs_batch
-    solvers = [str(m) for m in t.method.values if m not in ("torch", "auto")]
+    t, solvers = ds.time_vs_batch, _solvers(ds)
     ratio = t.sel({"method": solvers}) / t.sel({"method": "torch"})
     start = None
     for b, r in zip(reversed(t.batch.values), reversed(ratio.min("method").values)):
