@@ -8,20 +8,28 @@ PROFILES = ("smoke", "demo", "paper")
 ENV_VAR = "AI4M_PROFILE"
 
 
-def resolve_profile(profile: str | None = None) -> str:
-    """Return the active profile: ``$AI4M_PROFILE`` if set, else ``profile``, else ``"demo"``.
+def resolve_profile(profile: str | None = None, *, default: str = "demo") -> str:
+    """Return the profile to run: ``profile`` if given, else ``$AI4M_PROFILE``, else ``default``.
 
-    The environment variable wins so that CI and the report builder can run every notebook at
-    one size without editing its parameters cell.
+    An explicit choice (a ``--profile`` option, an argument) wins over the environment; a
+    notebook's parameters cell calls ``resolve_profile(default="demo")`` so that CI and the report
+    builder can run every notebook at one size through ``AI4M_PROFILE``.
 
     Example:
-        >>> import os; os.environ.pop("AI4M_PROFILE", None) and None
-        >>> resolve_profile("smoke")
-        'smoke'
+        >>> import os; os.environ["AI4M_PROFILE"] = "paper"
+        >>> resolve_profile("smoke"), resolve_profile(default="demo")
+        ('smoke', 'paper')
+        >>> del os.environ["AI4M_PROFILE"]; resolve_profile(default="demo")
+        'demo'
     """
-    chosen = os.environ.get(ENV_VAR) or profile or "demo"
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}; got {profile!r}")
+        return profile
+    chosen = os.environ.get(ENV_VAR) or default
     if chosen not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}; got {chosen!r}")
+        source = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "default"
+        raise ValueError(f"{source} must be one of {PROFILES}; got {chosen!r}")
     return chosen
 
 

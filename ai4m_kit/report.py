@@ -9,7 +9,6 @@ ipywidgets HTML renderer are served from ``<out>/_static``, taken at build time 
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import shutil
@@ -19,6 +18,10 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from .files import write_text_atomic
+
+OWNER_FILE = ".ai4m-report"  # marks a folder `ai4m report` made: the only kind it writes into
 
 # npm package, version, file inside the package tarball, name under _static/
 STATIC_ASSETS = (
@@ -99,7 +102,7 @@ def export_html(nb, out_file: Path, offline_assets: bool) -> None:
         exporter.require_js_url = "_static/require.min.js"
         exporter.widget_renderer_url = "_static/embed-amd.js"
     body, _ = exporter.from_notebook_node(nb)
-    out_file.write_text(body, encoding="utf-8")
+    write_text_atomic(out_file, body)
 
 
 def _title(nb, fallback: str) -> str:
@@ -111,17 +114,41 @@ def _title(nb, fallback: str) -> str:
     return fallback
 
 
-def build_report(notebooks: Path, out: Path, profile: str, only: list[str] | None = None) -> int:
+def select_notebooks(notebooks: Path, only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` in ``notebooks``, those whose name contains one of
+    ``only`` if given; a clear error when the folder is missing or nothing matches."""
+    if not notebooks.is_dir():
+        raise FileNotFoundError(f"{notebooks}: no such notebook folder")
+    paths = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise ValueError(f"{notebooks}: no numbered notebooks (NN_name.ipynb)")
+    if only:
+        chosen = [p for p in paths if any(key in p.name for key in only)]
+        if not chosen:
+            raise ValueError(f"--only {' '.join(only)}: matches no notebook in {notebooks} "
+                             f"(have {', '.join(p.stem for p in paths)})")
+        paths = chosen
+    return paths
+
+
+def _made_by_us(out: Path) -> bool:
+    """True for a folder marked by ``ai4m report`` (or holding an index of an earlier version)."""
+    index = out / "index.html"
+    return (out / OWNER_FILE).is_file() or (
+        index.is_file() and "<title>ai4m-kit report</title>" in index.read_text(errors="replace")[:2000])
+
+
+def build_report(notebooks: Path, out: Path, profile: str | None, only: list[str] | None = None) -> int:
     """Execute notebooks and write the report; returns the number of notebooks that failed."""
     from .profiles import resolve_profile
 
     profile = resolve_profile(profile)
-    paths = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        paths = [p for p in paths if any(key in p.name for key in only)]
-    if not paths:
-        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {notebooks}")
+    paths = select_notebooks(notebooks, only)
+    if out.is_dir() and any(out.iterdir()) and not _made_by_us(out):
+        raise ValueError(f"{out}: folder is not empty and was not made by `ai4m report`; give a new or "
+                         "empty --out (nothing was written)")
     out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / OWNER_FILE, "made by ai4m report\n")
     offline = fetch_static_assets(out / "_static")
     rows, failures = [], 0
     for path in paths:
@@ -152,7 +179,7 @@ def _write_index(out: Path, rows, profile: str, offline: bool) -> None:
         for stem, title, status, seconds in rows)
     device = "CUDA: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     note = "" if offline else "<p><b>Warning:</b> widget and require.js assets could not be fetched; pages use a CDN.</p>"
-    (out / "index.html").write_text(f"""<!DOCTYPE html>
+    write_text_atomic(out / "index.html", f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ai4m-kit report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:left}}
 .ok{{color:#070}}.bad{{color:#b00}}</style></head><body>
@@ -163,18 +190,4 @@ torch {torch.__version__}, ai4m-kit {__version__}. Figures are measured in that 
 <table><tr><th>notebook</th><th>status</th><th>run time</th></tr>
 {items}
 </table></body></html>
-""", encoding="utf-8")
-
-
-def _report(args: argparse.Namespace) -> int:
-    failures = build_report(Path(args.notebooks), Path(args.out), args.profile, args.only)
-    return 1 if failures else 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("report", help="execute every notebook and write an offline HTML report")
-    p.add_argument("--notebooks", default="notebooks", help="folder of NN_name.ipynb notebooks")
-    p.add_argument("--out", default="reports", help="output folder (index.html, one page per notebook)")
-    p.add_argument("--profile", default=None, help="smoke, demo or paper (default: $AI4M_PROFILE or demo)")
-    p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose file name contains one of these")
-    p.set_defaults(func=_report)
+""")

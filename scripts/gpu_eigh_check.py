@@ -33,10 +33,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import torch  # noqa: E402
 
-from ai4m_kit.bench import interleaved_medians, ratios  # noqa: E402
+from ai4m_kit.timing import interleaved_medians, ratios  # noqa: E402
 from ai4m_kit.linalg import eigh_qr, eigh_triton  # noqa: E402
 from ai4m_kit.linalg.checks import check_symmetric  # noqa: E402
-from ai4m_kit.linalg.commands_eigh import DTYPES, main as bench_main, random_symmetric  # noqa: E402
+from ai4m_kit.bench.eigh import DTYPES  # noqa: E402
+from ai4m_kit.cli import main as cli_main  # noqa: E402
+from ai4m_kit.linalg.matrices import random_symmetric  # noqa: E402
 from ai4m_kit.linalg.eigh import eigh  # noqa: E402
 from ai4m_kit.studies import batched_eigh as study  # noqa: E402
 
@@ -95,8 +97,8 @@ def sweep(repeats: int) -> None:
 
 
 def bench(repeats: int) -> None:
-    bench_main(["--device", DEV, "--batch", "512", "--calibrate", "--repeats", str(repeats)])
-    bench_main(["--device", DEV, "--batch", "4096", "--skip-grid", "--skip-accuracy", "--skip-precision",
+    cli_main(["bench", "eigh", "--device", DEV, "--batch", "512", "--calibrate", "--repeats", str(repeats)])
+    cli_main(["bench", "eigh", "--device", DEV, "--batch", "4096", "--skip-grid", "--skip-accuracy", "--skip-precision",
                 "--repeats", str(repeats)])
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ai4m_kit.cli import main as cli_main
-from ai4m_kit.data import CATEGORIES, ClipPair, read_manifest, read_png
+from ai4m_kit.data import CATEGORIES, ClipPair, DataError, read_manifest, read_png
 from ai4m_kit.data.sample import CLIPS, camera_path, generate_sample
 
 
@@ -94,11 +94,17 @@ def test_low_resolution_recording_is_not_bicubic_of_high(corpus):
 def test_stale_frames_and_clips_are_replaced(tmp_path):
     root = generate_sample(tmp_path, profile="demo", frames=3, progress=False)
     assert len(read_manifest(root)) == len(CLIPS)
-    generate_sample(root, profile="smoke", frames=2, progress=False)
+    (root / "my_notes.txt").write_text("mine")  # the user's files in the corpus folder survive
+    (root / CLIPS[1].clip / "4k" / "my_edit.png").write_bytes(b"mine")
+    with pytest.raises(DataError, match="made earlier.*--force"):
+        generate_sample(root, profile="smoke", frames=2, progress=False)
+    generate_sample(root, profile="smoke", frames=2, progress=False, replace=True)
     rows = read_manifest(root)
     assert len(rows) < len(CLIPS)
     clip_dirs = {p.name for p in root.iterdir() if p.is_dir()}
-    assert clip_dirs == {r["clip"] for r in rows}
+    assert clip_dirs == {r["clip"] for r in rows} | {CLIPS[1].clip}  # kept: it holds the user's file
+    assert (root / "my_notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (root / CLIPS[1].clip).rglob("*") if p.is_file()) == ["my_edit.png"]
     assert len(list((root / rows[0]["clip"] / "4k").glob("*.png"))) == 2
 
 

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from ai4m_kit.linalg import eigh_auto, eigh_triton
 from ai4m_kit.linalg.eigh import check_symmetric, eigh
 from ai4m_kit.linalg.eigh_jacobi import round_robin_schedule
-from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+from ai4m_kit.linalg.matrices import adversarial_batch, decomposition_errors
 
 SOLVERS = ("qr", "jacobi")
 # The one-kernel Triton Jacobi: on CPU tensors through Triton's interpreter (conftest switches it

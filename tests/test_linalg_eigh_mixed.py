@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ai4m_kit.linalg.commands_eigh import ill_conditioned_covariances
+from ai4m_kit.linalg.matrices import ill_conditioned_covariances
 from ai4m_kit.linalg.eigh import _symmetric_batch_last, eigh
 from ai4m_kit.linalg.eigh_mixed import FIRST, _columns, mixed_eigh, mixed_pays, refine
-from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+from ai4m_kit.linalg.matrices import adversarial_batch, decomposition_errors
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps

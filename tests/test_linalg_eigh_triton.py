@@ -12,7 +12,7 @@ import pytest
 import torch
 from ai4m_kit.linalg import eigh_auto, eigh_triton
 from ai4m_kit.linalg.eigh import eigh
-from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+from ai4m_kit.linalg.matrices import adversarial_batch, decomposition_errors
 
 pytestmark = pytest.mark.skipif(not eigh_triton.available(), reason="triton not installed")
 DTYPES = (torch.float32, torch.float64)

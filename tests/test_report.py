@@ -20,6 +20,7 @@ def static_ready(tmp_path):
     static.mkdir(parents=True)
     for *_, name in report.STATIC_ASSETS:
         (static / name).write_text("// asset")
+    (tmp_path / "out" / report.OWNER_FILE).write_text("made by ai4m report\n")
     return tmp_path / "out"
 
 
@@ -46,7 +47,7 @@ def test_without_npm_pages_fall_back_to_cdn_with_warning(tmp_path, monkeypatch, 
 
 
 def test_no_notebooks_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+    with pytest.raises(ValueError, match="no numbered notebooks"):
         report.build_report(tmp_path, tmp_path / "out", "smoke")
 
 

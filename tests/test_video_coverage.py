@@ -127,7 +127,7 @@ def test_run_corpus_resumes_and_skips_done_clips(corpus, tmp_path, monkeypatch):
     xr.testing.assert_identical(again, full)
     fresh = cov.run_corpus([corpus], definitions="p910-2021", progress=False)
     xr.testing.assert_allclose(fresh[["si", "ti", "cf"]], full[["si", "ti", "cf"]])
-    with pytest.raises(ValueError, match="holds definitions"):
+    with pytest.raises(ValueError, match="computed with other parameters: definitions"):
         cov.run_corpus([corpus], out=out, definitions="p910-2022", progress=False)
 
 
@@ -164,7 +164,7 @@ def test_bench_coverage_prints_ratios(capsys):
                  "--definition", "p910-2021", "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "x siti-tools" in text
-    from ai4m_kit.video.commands import ffmpeg_binary
+    from ai4m_kit.video.ffmpeg import ffmpeg_binary
 
     if ffmpeg_binary() is not None:
         assert "x ffmpeg" in text

@@ -77,6 +77,7 @@ class FrameFolder:
         self.size = (first[1], first[0])
         self.bit_depth = first[2]
         self.color_range = "full"
+        self.color_range_source = "tag"  # RGB PNG code values are full range
         self.name = self.path.name
 
     @property
@@ -114,12 +115,24 @@ class FrameFolder:
             yield torch.stack([self.read(i, mode) for i in range(s, min(s + chunk, stop))])
 
 
-class VideoFile:
-    """A video file decoded lazily with PyAV (.mp4, .mov, .mkv, .y4m, ...)."""
+COLOR_RANGES = ("limited", "full")
 
-    def __init__(self, path: str | Path):
+
+class VideoFile:
+    """A video file decoded lazily with PyAV (.mp4, .mov, .mkv, .y4m, ...).
+
+    ``color_range`` is the file's tag (``color_range_source == "tag"``), or the ``color_range``
+    argument (``"option"``); an untagged YUV file is taken as limited range (``"assumed"``): callers
+    that see luma outside 16-235 should say so (:mod:`ai4m_kit.video.coverage` does). Decoding
+    stops with a :class:`DataError` when a file yields fewer frames than its header or duration
+    promise (a truncated file).
+    """
+
+    def __init__(self, path: str | Path, color_range: str | None = None):
         import av
 
+        if color_range is not None and color_range not in COLOR_RANGES:
+            raise ValueError(f"color_range must be one of {COLOR_RANGES} or None; got {color_range!r}")
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"{self.path}: video file does not exist")
@@ -132,6 +145,7 @@ class VideoFile:
                 self.size = (ctx.height, ctx.width)
                 self.pix_fmt = ctx.pix_fmt or (ctx.format.name if ctx.format else "")
                 self._frames = stream.frames or None
+                self._expected, self._exact = self._promised_frames(container, stream)
                 cr = ctx.color_range
         except DataError:
             raise
@@ -141,10 +155,43 @@ class VideoFile:
             raise DataError(f"{self.path}: unreadable video (no decodable format)")
         m = re.search(r"p(\d+)(le|be)$", self.pix_fmt)
         self.bit_depth = int(m.group(1)) if m else 8
-        is_rgb = self.pix_fmt.startswith(("rgb", "bgr", "gbr"))
-        # AVColorRange: 1 = MPEG (limited), 2 = JPEG (full); unspecified YUV is taken as limited.
-        self.color_range = "full" if (cr == 2 or is_rgb or self.pix_fmt.startswith("yuvj")) else "limited"
+        self.is_rgb = self.pix_fmt.startswith(("rgb", "bgr", "gbr"))
+        # AVColorRange: 1 = MPEG (limited), 2 = JPEG (full).
+        if color_range is not None:
+            self.color_range, self.color_range_source = color_range, "option"
+        elif self.is_rgb or self.pix_fmt.startswith("yuvj") or cr == 2:
+            self.color_range, self.color_range_source = "full", "tag"
+        elif cr == 1:
+            self.color_range, self.color_range_source = "limited", "tag"
+        else:
+            self.color_range, self.color_range_source = "limited", "assumed"
         self.name = self.path.stem
+
+    def _promised_frames(self, container, stream) -> tuple[int | None, bool]:
+        """Frames the file promises: the stream's count (exact), the payload of a .y4m (exact), or
+        duration x frame rate (within one frame); ``None`` when nothing says."""
+        if stream.frames:
+            return int(stream.frames), True
+        if self.path.suffix.lower() == ".y4m":
+            header = self.path.open("rb").readline()
+            fmt = stream.codec_context.pix_fmt or ""
+            h, w = stream.codec_context.height, stream.codec_context.width
+            try:
+                import av
+
+                desc = av.VideoFormat(fmt, w, h)
+                frame_bytes = sum(c.width * c.height * (2 if c.bits > 8 else 1) for c in desc.components)
+            except Exception:  # noqa: BLE001 - unusual format: no promise
+                return None, False
+            payload = self.path.stat().st_size - len(header)
+            full, rest = divmod(payload, len(b"FRAME\n") + frame_bytes)
+            return full + (1 if rest else 0), True  # a partial last frame counts as promised
+        rate = stream.average_rate or stream.guessed_rate
+        duration = (float(stream.duration * stream.time_base) if stream.duration
+                    else (container.duration / 1e6 if container.duration else None))
+        if duration and rate:
+            return int(round(duration * float(rate))), False
+        return None, False
 
     def __len__(self) -> int:
         if self._frames is None:
@@ -168,6 +215,8 @@ class VideoFile:
             buf = np.frombuffer(plane, dtype=dtype).reshape(h, plane.line_size // bytes_per)[:, :w]
             t = torch.from_numpy(buf.copy())
             return t if bytes_per == 1 else t.to(torch.int32)
+        if self.color_range_source in ("option", "assumed") and not self.is_rgb:
+            frame.color_range = 2 if self.color_range == "full" else 1  # swscale converts by this range
         if self.bit_depth <= 8:
             return torch.from_numpy(frame.to_ndarray(format="rgb24").transpose(2, 0, 1).copy())
         arr = frame.to_ndarray(format="rgb48le").astype(np.int32)
@@ -179,15 +228,22 @@ class VideoFile:
         import av
 
         _check_mode(mode)
+        decoded = 0
         try:
             with av.open(str(self.path)) as container:
                 for i, frame in enumerate(container.decode(video=0)):
                     if stop is not None and i >= stop:
-                        break
+                        return
+                    decoded += 1
                     if i >= start:
                         yield self._convert(frame, mode)
         except av.error.FFmpegError as err:
-            raise DataError(f"{self.path}: unreadable video while decoding ({err})") from err
+            raise DataError(f"{self.path}: unreadable video while decoding frame {decoded} ({err})") from err
+        promised = self._expected
+        if promised is not None and decoded < promised - (0 if self._exact else 1):
+            how = ("its file size" if self.path.suffix.lower() == ".y4m" else "its header") if self._exact else "its duration"
+            raise DataError(f"{self.path}: truncated or corrupt video: {how} promises {promised} frames, "
+                            f"only {decoded} could be decoded")
 
     def read(self, i: int, mode: str = "rgb") -> torch.Tensor:
         """Frame ``i`` (decodes from the start: use :meth:`iter_chunks` to stream a clip)."""
@@ -209,15 +265,16 @@ class VideoFile:
             yield torch.stack(buf)
 
 
-def open_clip(path: str | Path) -> FrameFolder | VideoFile:
-    """Open a PNG frame folder or a video file."""
+def open_clip(path: str | Path, color_range: str | None = None) -> FrameFolder | VideoFile:
+    """Open a PNG frame folder or a video file; ``color_range`` overrides a video's range tag
+    (PNG frames are always full range)."""
     path = Path(path)
     if path.is_dir():
         return FrameFolder(path)
     if path.is_file():
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise DataError(f"{path}: not a frame folder or a video file with a known suffix {VIDEO_SUFFIXES}")
-        return VideoFile(path)
+        return VideoFile(path, color_range=color_range)
     raise DataError(f"{path}: no such frame folder or video file")
 
 

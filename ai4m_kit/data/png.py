@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_path
 from .errors import DataError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,7 +87,8 @@ def _read_png16(path: Path, ctype: int) -> np.ndarray:
 def write_png(path: str | Path, rgb: np.ndarray) -> None:
     """Write ``(H, W, 3)`` RGB (or ``(H, W)`` grey) as PNG; ``uint8`` -> 8-bit, ``uint16`` -> 16-bit.
 
-    The bytes depend only on the pixels (no timestamps), so the same frame gives the same file.
+    The bytes depend only on the pixels (no timestamps), so the same frame gives the same file;
+    written atomically (a killed run leaves the old file or none, never half a frame).
     """
     arr = np.asarray(rgb)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
@@ -94,7 +96,8 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
     if arr.dtype == np.uint8:
         from PIL import Image
 
-        Image.fromarray(arr).save(path, format="PNG", compress_level=6)
+        with atomic_path(path) as tmp:
+            Image.fromarray(arr).save(tmp, format="PNG", compress_level=6)
         return
     if arr.dtype != np.uint16:
         raise TypeError(f"rgb must be uint8 or uint16; got {arr.dtype}")
@@ -109,5 +112,5 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 16, ctype, 0, 0, 0)
-    with open(path, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))

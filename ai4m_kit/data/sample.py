@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..files import write_text_atomic
 from ..profiles import pick, resolve_profile
+from .errors import DataError
 from .png import write_png
 
 CATEGORIES = (
@@ -259,8 +260,6 @@ def generate_clip(spec: ClipSpec, out_dir: Path, frames: int, size: str = "proxy
     hr_dir, lr_dir = out_dir / spec.clip / "4k", out_dir / spec.clip / "1080p"
     for d in (hr_dir, lr_dir):
         d.mkdir(parents=True, exist_ok=True)
-        for stale in d.glob("frame_*.png"):  # frames of an earlier, longer run of this clip
-            stale.unlink()
     camera = []
     for i in range(frames):
         arr = static_scene if static_scene is not None else render(canvas_w, canvas_h, i / FPS, clip_seed)
@@ -273,7 +272,7 @@ def generate_clip(spec: ClipSpec, out_dir: Path, frames: int, size: str = "proxy
                        "defocus_hr_px": round(float(blur[i] * scale), 4)})
     meta = {"clip": spec.clip, "scene_size": [canvas_w, canvas_h], "hr_size": [out_w, out_h],
             "lr_size": [lr_w, lr_h], "seed": seed, "frames": camera}
-    (out_dir / spec.clip / "camera.json").write_text(json.dumps(meta, indent=1))
+    write_text_atomic(out_dir / spec.clip / "camera.json", json.dumps(meta, indent=1))
     return {"clip": spec.clip, "category": spec.category, "motion": spec.motion, "source": spec.source,
             "frames": frames, "fps": FPS, "hr_width": out_w, "hr_height": out_h, "lr_width": lr_w, "lr_height": lr_h}
 
@@ -291,17 +290,64 @@ def clips_for(profile: str, size: str = "proxy") -> list[ClipSpec]:
     return clips
 
 
+OWNER_FILE = ".ai4m-sample.json"  # what `ai4m sample` wrote into a folder: it touches nothing else
+
+
+def _planned_files(clips: list[ClipSpec], frames: int) -> list[str]:
+    files = [MANIFEST, "corpus.json"]
+    for spec in clips:
+        files.append(f"{spec.clip}/camera.json")
+        for res in ("4k", "1080p"):
+            files += [f"{spec.clip}/{res}/frame_{i:04d}.png" for i in range(frames)]
+    return files
+
+
+def _owner_record(root: Path) -> dict | None:
+    """The ownership record of a folder made by :func:`generate_sample`, or ``None``."""
+    path = root / OWNER_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        files = record["files"]
+        if not isinstance(files, list):
+            raise TypeError("files is not a list")
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: corrupt ownership record of a sample corpus ({err}); "
+                        "nothing was written") from err
+    return record
+
+
+def sample_settings(root: str | Path) -> dict | None:
+    """Settings (profile, seed, size, frames) of the complete sample corpus in ``root``, else ``None``."""
+    record = _owner_record(Path(root))
+    if record is None or not record.get("complete"):
+        return None
+    return record.get("settings")
+
+
 def generate_sample(root: str | Path = "data/sample", profile: str | None = None, seed: int = 0,
-                    size: str = "proxy", frames: int | None = None, progress: bool = True) -> Path:
+                    size: str = "proxy", frames: int | None = None, progress: bool = True,
+                    replace: bool = False) -> Path:
     """Generate the sample corpus into ``root`` and write ``root/manifest.csv``.
+
+    Never deletes or overwrites a file it did not write: ``root`` must be new, empty, or a sample
+    corpus made by this function (recorded in ``root/.ai4m-sample.json``). Replacing an earlier
+    corpus needs ``replace=True`` and removes only the files that corpus's record lists. Every
+    file is written atomically.
 
     Args:
         root: output folder (created).
         profile: ``smoke`` (one clip per category, 8 frames), ``demo`` (all clips, 16 frames) or
-            ``paper`` (all clips, 48 frames); ``$AI4M_PROFILE`` overrides.
+            ``paper`` (all clips, 48 frames); default ``$AI4M_PROFILE``, else ``demo``.
         seed: the corpus is a pure function of (profile, size, seed, frames).
         size: ``"proxy"`` (384x216 / 192x108) or ``"uhd"`` (3840x2160 / 1920x1080, procedural clips).
         frames: override the number of frames per clip.
+        replace: allow replacing a sample corpus made earlier in ``root``.
+
+    Raises:
+        DataError: ``root`` holds files not written by this function, or an earlier corpus and
+            ``replace`` is false.
     """
     from tqdm.auto import tqdm
 
@@ -312,27 +358,56 @@ def generate_sample(root: str | Path = "data/sample", profile: str | None = None
     if n < 2:
         raise ValueError(f"frames must be >= 2 (temporal information needs a previous frame); got {n}")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: exists and is not a folder; nothing was written")
+    record = _owner_record(root) if root.is_dir() else None
+    if record is None and root.is_dir() and any(root.iterdir()):
+        raise DataError(f"{root}: folder is not empty and was not made by `ai4m sample`; "
+                        "give a new or empty folder (nothing was written)")
+    owned = set(record["files"]) if record else set()
+    settings = {"profile": profile, "seed": seed, "size": size, "frames": n}
+    if record is not None and not replace:
+        raise DataError(f"{root}: holds a sample corpus made earlier ({record.get('settings')}); "
+                        "pass --force (replace=True) to replace it")
+    specs = clips_for(profile, size)
+    planned = _planned_files(specs, n)
+    for rel in planned:  # files in the way that are not ours: stop before writing anything
+        target = root / rel
+        if (target.exists() or target.is_symlink()) and rel not in owned:
+            raise DataError(f"{target}: exists and was not written by `ai4m sample`; nothing was written")
     root.mkdir(parents=True, exist_ok=True)
-    wanted = {c.clip for c in clips_for(profile, size)}
-    for old in root.iterdir():  # clips generated earlier for another profile (marked by camera.json)
-        if old.is_dir() and old.name not in wanted and (old / "camera.json").is_file():
-            shutil.rmtree(old)
+    # Record ownership first (ours from before, and what we are about to write), so that a killed
+    # run leaves a folder the next run may clean up.
+    _write_owner(root, sorted(owned | set(planned)), settings, complete=False)
+    for rel in sorted(owned - set(planned), reverse=True):  # an earlier corpus's files only
+        stale = root / rel
+        if stale.is_file():
+            stale.unlink()
+        for folder in stale.parents:  # folders it leaves empty
+            if folder == root or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
     rows = [generate_clip(spec, root, n, size, seed)
-            for spec in tqdm(clips_for(profile, size), desc="sample corpus", disable=not progress)]
-    with open(root / MANIFEST, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    (root / "corpus.json").write_text(json.dumps({"profile": profile, "seed": seed, "size": size, "frames": n}))
+            for spec in tqdm(specs, desc="sample corpus", disable=not progress)]
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(root / MANIFEST, buf.getvalue())
+    write_text_atomic(root / "corpus.json", json.dumps(settings))
+    _write_owner(root, planned, settings, complete=True)
     return root
+
+
+def _write_owner(root: Path, files: list[str], settings: dict, complete: bool) -> None:
+    write_text_atomic(root / OWNER_FILE, json.dumps(
+        {"made_by": "ai4m sample", "complete": complete, "settings": settings, "files": files}, indent=0))
 
 
 def read_manifest(root: str | Path) -> list[dict]:
     """Rows of ``root/manifest.csv`` as dicts (numbers converted)."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        from .errors import DataError
-
         raise DataError(f"{path}: no manifest (generate the sample with `ai4m sample {root}`)")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -358,13 +433,12 @@ def default_sample_root() -> Path:
 def ensure_sample(root: str | Path | None = None, profile: str | None = None, seed: int = 0,
                   size: str = "proxy") -> Path:
     """Return ``root`` (default :func:`default_sample_root`), generating the sample corpus first
-    unless it already exists there with the same settings."""
+    unless it already exists there with the same settings. A corpus made there earlier with other
+    settings is replaced (its own files only); a folder with other files is refused."""
     profile = resolve_profile(profile)
     root = default_sample_root() if root is None else Path(root)
-    stamp = root / "corpus.json"
-    if stamp.is_file() and (root / MANIFEST).is_file():
-        have = json.loads(stamp.read_text())
-        want = {"profile": profile, "seed": seed, "size": size, "frames": profile_frames(profile)}
-        if all(have.get(k) == v for k, v in want.items()):
-            return root
-    return generate_sample(root, profile=profile, seed=seed, size=size)
+    want = {"profile": profile, "seed": seed, "size": size, "frames": profile_frames(profile)}
+    have = sample_settings(root) if root.is_dir() else None
+    if have == want and (root / MANIFEST).is_file():
+        return root
+    return generate_sample(root, profile=profile, seed=seed, size=size, replace=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians
+from ai4m_kit.timing import interleaved_medians
 from ai4m_kit.linalg import eigh_triton
 from ai4m_kit.linalg.eigh_triton import MAX_N as MAX_TRITON_N  # the kernel's largest n
 

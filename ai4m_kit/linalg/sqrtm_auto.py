@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians
+from ai4m_kit.timing import interleaved_medians
 
 CACHE_FILE = "sqrtm_auto.json"
 CACHE_VERSION = 2  # 2: MTP/MPA default to the spectral normalisation

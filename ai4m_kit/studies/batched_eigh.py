@@ -19,101 +19,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..bench import interleaved_medians, set_threads
-from ..linalg.commands_eigh import (GPU_TARGET, GPU_TARGET_MAX_N, GPU_TARGET_MIN_BATCH, SOLVER_TARGETS,
-                                    random_symmetric)
+from ..timing import interleaved_medians, set_threads
+from ..bench.eigh import GPU_TARGET, GPU_TARGET_MAX_N, GPU_TARGET_MIN_BATCH, SOLVER_TARGETS
+from ..linalg.matrices import adversarial_batch, decomposition_errors, ill_conditioned_covariances, random_symmetric
 from ..profiles import pick, resolve_profile
 
 METHODS = ("torch", "qr", "jacobi", "auto")  # and "triton" on CUDA with triton installed (methods_for)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def adversarial_batch(
-    batch: int, n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu", seed: int = 0
-) -> torch.Tensor:
-    """Symmetric ``(batch, n, n)`` matrices that cycle through hard cases.
-
-    Kinds, in turn: random well-conditioned; ill-conditioned (eigenvalues log-spaced over 12
-    decades, or as many as the dtype resolves); eigenvalues repeated in two clusters; diagonal;
-    all zero; rank one; a multiple of the identity; covariance of fewer samples than ``n``
-    (singular); badly scaled, in turn random with entries of magnitude 1e-20, graded
-    (``D (X + Xᵀ) D`` with ``D`` diagonal, log-uniform over 1e±4, so entries span 16 decades)
-    and entries of magnitude 1e20; nearly block diagonal (two
-    random halves coupled by entries 1e-5 to 1e-30 times smaller, and one row and column of the
-    second half as small: splits that the solvers must find, with blocks that must converge on
-    their own).
-
-    Example:
-        >>> adversarial_batch(9, 4).shape
-        torch.Size([9, 4, 4])
-    """
-    gen = torch.Generator().manual_seed(seed)
-    f64 = torch.float64
-    decades = 12.0 if dtype == torch.float64 else 6.0
-    out = []
-    for i in range(batch):
-        kind = i % 10
-        Q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=f64))
-        if kind == 0:
-            X = torch.randn(n, n, generator=gen, dtype=f64)
-            M = X + X.T
-        elif kind == 1:
-            lam = torch.logspace(-decades, 0, n, dtype=f64) * torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).to(f64)
-            M = Q @ torch.diag(lam) @ Q.T
-        elif kind == 2:
-            lam = torch.where(torch.arange(n) < n // 2, 1.0, 3.0).to(f64)
-            M = Q @ torch.diag(lam) @ Q.T
-        elif kind == 3:
-            M = torch.diag(torch.randn(n, generator=gen, dtype=f64))
-        elif kind == 4:
-            M = torch.zeros(n, n, dtype=f64)
-        elif kind == 5:
-            v = torch.randn(n, 1, generator=gen, dtype=f64)
-            M = v @ v.T
-        elif kind == 6:
-            M = 2.5 * torch.eye(n, dtype=f64)
-        elif kind == 7:
-            X = torch.randn(n, max(1, n // 2), generator=gen, dtype=f64)
-            M = X @ X.T
-        elif kind == 8:  # in turn: entries near 1e-20, graded, entries near 1e20
-            X = torch.randn(n, n, generator=gen, dtype=f64)
-            M, variant = X + X.T, (i // 10) % 3
-            if variant == 1:  # D M D, d log-uniform over 1e±4
-                d = 10.0 ** (8 * torch.rand(n, generator=gen, dtype=f64) - 4)
-                M = d[:, None] * M * d[None, :]
-            else:
-                M = M * (1e-20 if variant == 0 else 1e20)
-        else:
-            X = torch.randn(n, n, generator=gen, dtype=f64)
-            M = X + X.T
-            small, row = 10.0 ** (-5 * (1 + (i // 10) % 6)), n // 2 + (i // 60) % (n - n // 2)
-            M[n // 2 :, : n // 2] *= small
-            M[: n // 2, n // 2 :] *= small
-            M[row] *= small
-            M[:, row] *= small
-        out.append(0.5 * (M + M.T))
-    return torch.stack(out).to(device=device, dtype=dtype)
-
-
-def decomposition_errors(A: torch.Tensor, evals: torch.Tensor, evecs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-matrix reconstruction ``‖A − V diag(λ) Vᵀ‖_F / max(‖A‖_F, tiny)`` and orthogonality ``‖VᵀV − I‖_F``.
-
-    Computed in float64 so that the measurement adds no error of its own.
-
-    Example:
-        >>> A = torch.eye(3).expand(2, 3, 3)
-        >>> decomposition_errors(A, torch.ones(2, 3), torch.eye(3).expand(2, 3, 3))["reconstruction"]
-        tensor([0., 0.], dtype=torch.float64)
-    """
-    A64, w, V = A.double(), evals.double(), evecs.double()
-    n = A.shape[-1]
-    # divide by the largest entry first so that squares in the norms cannot underflow
-    amax = A64.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
-    rec = ((V @ torch.diag_embed(w / amax.squeeze(-1)) @ V.mT - A64 / amax)).flatten(-2).norm(dim=-1)
-    scale = (A64 / amax).flatten(-2).norm(dim=-1).clamp_min(torch.finfo(A.dtype).tiny)
-    eye = torch.eye(n, dtype=torch.float64, device=A.device)
-    orth = (V.mT @ V - eye).flatten(-2).norm(dim=-1)
-    return {"reconstruction": rec / scale, "orthogonality": orth}
 
 
 def methods_for(device) -> tuple[str, ...]:
@@ -289,7 +201,7 @@ def speed_report(ds: xr.Dataset) -> str:
              f"{ds.attrs['threads']} threads), time relative to torch.linalg.eigh:"]
     for n in dims:
         lines.append(f"  n={n:>2}: " + ", ".join(f"{m} {s[f'ratio_{m}_n{n}']:.2f}x" for m in _solvers(ds) + ["auto"]))
-    if ds.attrs["device"] == "cpu":  # the issue's CPU targets
+    if ds.attrs["device"] == "cpu":  # the CPU targets of ai4m bench eigh
         for n, limit in SOLVER_TARGETS.items():
             if n in dims:
                 for m in _solvers(ds):
@@ -475,7 +387,6 @@ def run_precision(profile: str = "demo", **overrides) -> xr.Dataset:
         >>> ds.ratio.dims
         ('input', 'dim', 'method', 'precision')
     """
-    from ..linalg.commands_eigh import ill_conditioned_covariances
     from ..linalg.eigh import eigh
 
     profile = resolve_profile(profile)

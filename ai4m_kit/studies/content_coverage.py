@@ -27,12 +27,12 @@ CACHE_DIR = Path(".cache") / "content_coverage"
 
 
 def _cache_file(paths: Sequence[Path], definitions: Sequence[str], dtype: torch.dtype) -> Path:
-    stamp = []
-    for p in paths:
-        p = Path(p).resolve()
-        corpus = p / "corpus.json"
-        stamp.append([str(p), corpus.read_text() if corpus.is_file() else ""])
-    key = json.dumps([stamp, list(definitions), str(dtype)], sort_keys=True)
+    """One cache file per corpus location and parameters; inside it every clip carries the
+    fingerprint of its files, so replaced frames are recomputed, never served from the cache."""
+    from .. import __version__
+
+    key = json.dumps([[str(Path(p).resolve()) for p in paths], list(definitions), str(dtype), __version__],
+                     sort_keys=True)
     return CACHE_DIR / f"coverage-{hashlib.sha1(key.encode()).hexdigest()[:16]}.nc"
 
 
@@ -83,7 +83,7 @@ def run(
         if threads is not None:
             torch.set_num_threads(threads)
         ds = cov.run_corpus(paths, out=out, definitions=definitions, chunk=chunk, device=device, dtype=dtype,
-                            progress=progress)
+                            progress=progress, replace=True)
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)

@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ai4m_kit.bench import interleaved_medians, set_threads
+from ai4m_kit.timing import interleaved_medians, set_threads
 from ai4m_kit.linalg.sqrtm import (
     closed_form_grad,
     lyapunov_newton_schulz,

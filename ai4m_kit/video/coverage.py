@@ -13,6 +13,7 @@ bin), and the *area of the convex hull* of the clips in the SI–TI and SI–CF 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..data.errors import DataError
+from ..files import atomic_path, fingerprint
 from .descriptors import DEFAULT_POOLING, DEFINITIONS, colourfulness, pool, siti
 
 DESCRIPTORS = ("si", "ti", "cf")
@@ -61,6 +64,12 @@ def _chunks(clip, chunk: int):
         yield from zip(clip.iter_chunks(chunk=chunk, mode="y"), clip.iter_chunks(chunk=chunk, mode="rgb"))
 
 
+def _outside_limited(luma: torch.Tensor, bit_depth: int) -> bool:
+    """True when luma code values leave the limited range 16-235 (scaled to the bit depth)."""
+    scale = 1 << (bit_depth - 8)
+    return bool(luma.min() < 16 * scale or luma.max() > 235 * scale)
+
+
 def analyse_clip(
     path: str | os.PathLike,
     *,
@@ -68,8 +77,14 @@ def analyse_clip(
     chunk: int = 8,
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    color_range: str | None = None,
 ) -> dict:
     """Per-frame SI and TI (for each definition) and colourfulness of one clip.
+
+    Colour range: a video's tag is used, or ``color_range`` when given. An untagged YUV video
+    whose first chunk of luma leaves 16-235 is taken as full range (``color_range_source``
+    ``"detected"``); otherwise limited is assumed, and luma outside 16-235 later in the clip gives a
+    warning naming the file (source ``"assumed, luma outside 16-235 from frame N"``).
 
     Args:
         path: a PNG frame folder or a video file (anything ``ai4m_kit.data.open_clip`` reads).
@@ -77,11 +92,12 @@ def analyse_clip(
         chunk: frames decoded and processed at a time (memory: a few frames of temporaries).
         device: torch device for the arithmetic (default CPU).
         dtype: compute dtype.
+        color_range: ``"limited"`` or ``"full"`` to override a video's range tag.
 
     Returns:
         dict with ``si`` and ``ti`` (arrays ``(len(definitions), T)``, TI NaN at frame 0), ``cf``
         (``(T,)``), ``definitions`` and clip facts ``frames``, ``height``, ``width``,
-        ``bit_depth``, ``color_range``.
+        ``bit_depth``, ``color_range``, ``color_range_source``.
 
     Example:
         >>> import tempfile, numpy as np
@@ -93,19 +109,31 @@ def analyse_clip(
         >>> r["ti"].round(3).tolist()
         [[nan, 20.0, 20.0]]
     """
+    import warnings
+
     from ai4m_kit.data import open_clip
 
     defs = _definitions(definitions)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1; got {chunk}")
-    clip = open_clip(path)
+    clip = open_clip(path, color_range=color_range)
+    if clip.color_range_source == "assumed":
+        first = next(clip.iter_chunks(chunk=chunk, mode="y"), None)
+        if first is not None and _outside_limited(first, clip.bit_depth):
+            clip.color_range, clip.color_range_source = "full", "detected"
     dev = torch.device(device) if device is not None else torch.device("cpu")
     kw = dict(bit_depth=int(clip.bit_depth), color_range=clip.color_range, dtype=dtype)
     si: list[list[np.ndarray]] = [[] for _ in defs]
     ti: list[list[np.ndarray]] = [[] for _ in defs]
     cf: list[np.ndarray] = []
     last = None
+    seen = 0
     for luma, rgb in _chunks(clip, chunk):
+        if clip.color_range_source == "assumed" and _outside_limited(luma, clip.bit_depth):
+            clip.color_range_source = f"assumed, luma outside 16-235 from frame {seen}"
+            warnings.warn(f"{path}: no colour-range tag and luma outside 16-235 from frame {seen}, but "
+                          "limited range was assumed; pass --color-range full if the source is full range",
+                          stacklevel=2)
         luma, rgb = luma.to(dev), rgb.to(dev)
         for k, d in enumerate(defs):
             s, t = siti(luma, definition=d, previous=last, **kw)
@@ -113,8 +141,9 @@ def analyse_clip(
             ti[k].append(t.double().cpu().numpy())
         cf.append(colourfulness(rgb, bit_depth=kw["bit_depth"], dtype=dtype).double().cpu().numpy())
         last = luma[-1]
+        seen += len(luma)
     if not cf:
-        raise ValueError(f"path {str(path)!r}: clip has no frames")
+        raise DataError(f"{path}: clip has no frames")
     h, w = clip.size
     return {
         "definitions": defs,
@@ -126,7 +155,15 @@ def analyse_clip(
         "width": int(w),
         "bit_depth": int(clip.bit_depth),
         "color_range": str(clip.color_range),
+        "color_range_source": str(clip.color_range_source),
     }
+
+
+def _failed_result(defs: tuple[str, ...]) -> dict:
+    """The record of a clip that could not be analysed (``--skip-bad``): no frames."""
+    empty = np.zeros((len(defs), 0))
+    return {"definitions": defs, "si": empty, "ti": empty, "cf": np.zeros(0), "frames": 0, "height": 0,
+            "width": 0, "bit_depth": 0, "color_range": "", "color_range_source": ""}
 
 
 def clip_id(name: str, label: str) -> str:
@@ -139,7 +176,8 @@ def clip_id(name: str, label: str) -> str:
     return f"{name}/{label}"
 
 
-def _clip_dataset(result: dict, *, cid: str, name: str, label: str, path: str, meta: dict) -> xr.Dataset:
+def _clip_dataset(result: dict, *, cid: str, name: str, label: str, path: str, meta: dict, key: str,
+                  error: str = "") -> xr.Dataset:
     t = result["frames"]
     return xr.Dataset(
         {
@@ -161,6 +199,9 @@ def _clip_dataset(result: dict, *, cid: str, name: str, label: str, path: str, m
             "width": ("clip", [result["width"]]),
             "bit_depth": ("clip", [result["bit_depth"]]),
             "color_range": ("clip", [result["color_range"]]),
+            "color_range_source": ("clip", [result["color_range_source"]]),
+            "fingerprint": ("clip", [key]),
+            "error": ("clip", [error]),
         },
     )
 
@@ -169,7 +210,7 @@ def _attrs(ds: xr.Dataset) -> xr.Dataset:
     from ai4m_kit import __version__
 
     ds.attrs.update(
-        title="Per-frame content descriptors (ai4m-kit coverage)",
+        title=TITLE,
         si="ITU-T P.910 spatial information, 0-255 scale",
         ti="ITU-T P.910 temporal information, 0-255 scale; NaN at each clip's first frame",
         cf="Hasler-Suesstrunk colourfulness of gamma-encoded RGB, 0-255 scale",
@@ -177,6 +218,11 @@ def _attrs(ds: xr.Dataset) -> xr.Dataset:
         ai4m_kit_version=__version__,
         torch_version=torch.__version__,
     )
+    notes = {"fingerprint": "key of the clip's files (path, size, mtime) and of the parameters",
+             "error": "why the clip could not be analysed (--skip-bad); empty when it was"}
+    for name, note in notes.items():
+        if name in ds.coords:
+            ds[name].attrs["description"] = note
     for v in ("si", "ti", "cf"):
         ds[v].attrs["units"] = "0-255 code-value scale"
     return ds
@@ -195,10 +241,25 @@ def merge(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
     return _attrs(ds)
 
 
+TITLE = "Per-frame content descriptors (ai4m-kit coverage)"
+
+
 def load(path: str | os.PathLike) -> xr.Dataset:
-    """Read a coverage NetCDF fully into memory (the file is closed afterwards)."""
-    with xr.open_dataset(path) as ds:
-        ds = ds.load()
+    """Read a coverage NetCDF fully into memory (the file is closed afterwards).
+
+    Raises:
+        DataError: the file is not a NetCDF written by ``ai4m coverage``.
+    """
+    try:
+        with xr.open_dataset(path, engine=_engine()) as ds:
+            ds = ds.load()
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any reader failure means: not our file, or damaged
+        raise DataError(f"{path}: not a coverage file written by ai4m coverage, or damaged "
+                        f"({type(err).__name__}); nothing was changed") from err
+    if ds.attrs.get("title") != TITLE:
+        raise DataError(f"{path}: a NetCDF file not written by ai4m coverage; nothing was changed")
     for var in ds.variables.values():
         var.encoding = {}  # file-specific (string widths); a rewrite chooses its own
     return ds
@@ -209,32 +270,65 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
     Example:
         >>> import tempfile
-        >>> ds = xr.Dataset({"cf": (("clip", "frame"), [[1.0, 2.0]])}, coords={"clip": ["a/native"]})
+        >>> ds = xr.Dataset({"cf": (("clip", "frame"), [[1.0, 2.0]])}, coords={"clip": ["a/native"]},
+        ...                 attrs={"title": TITLE})
         >>> path = save(ds, Path(tempfile.mkdtemp()) / "c.nc")
         >>> load(path)["cf"].values.tolist()
         [[1.0, 2.0]]
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp, engine=_engine())
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=_engine())
+    return Path(path)
 
 
-def _manifest_rows(paths: Sequence[str | os.PathLike]) -> dict[str, dict]:
-    """Clip metadata (category, motion) from a ``manifest.csv`` in or above each given path."""
+def _clip_root(path: Path, label: str) -> Path:
+    return path.parent if label != "native" else path
+
+
+def _unique_names(found: list[tuple[str, Path, str]]) -> list[str]:
+    """Clip names made unique: a name found in several folders is prefixed with its folder's name
+    (and numbered if that is not enough), so that clips from different corpora never share an id."""
+    count: dict[tuple[str, str], int] = {}
+    for name, _, label in found:
+        count[(name, label)] = count.get((name, label), 0) + 1
+    names, used = [], set()
+    for name, path, label in found:
+        unique = name
+        if count[(name, label)] > 1:
+            unique = f"{_clip_root(path, label).resolve().parent.name}/{name}"
+        k, candidate = 1, unique
+        while (candidate, label) in used:
+            k += 1
+            candidate = f"{unique}~{k}"
+        used.add((candidate, label))
+        names.append(candidate)
+    return names
+
+
+def _manifest_row(clip_root: Path, cache: dict) -> dict:
+    """Clip metadata (category, motion) from a ``manifest.csv`` beside the clip, if any."""
     from ai4m_kit.data import read_manifest
 
-    rows: dict[str, dict] = {}
-    for p in paths:
-        p = Path(p).resolve()
-        for folder in (p, *p.parents[:2]):
-            if (folder / "manifest.csv").is_file():
-                for row in read_manifest(folder):
-                    rows.setdefault(str(row.get("clip")), row)
-                break
-    return rows
+    folder = clip_root.resolve().parent
+    if folder not in cache:
+        cache[folder] = ({str(r.get("clip")): r for r in read_manifest(folder)}
+                         if (folder / "manifest.csv").is_file() else {})
+    return cache[folder].get(clip_root.name, {})
+
+
+def _parameters(defs: tuple[str, ...], dtype: torch.dtype, color_range: str | None) -> dict:
+    from ai4m_kit import __version__
+
+    return {"definitions": list(defs), "dtype": str(dtype), "color_range": color_range or "tag",
+            "ai4m_kit_version": __version__}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that finished clips are saved before the exit."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 def run_corpus(
@@ -247,92 +341,181 @@ def run_corpus(
     dtype: torch.dtype = torch.float32,
     scheduler: str | None = None,
     progress: bool = True,
-    save_every: float = 30.0,
+    save_every: float = 0.0,
+    color_range: str | None = None,
+    skip_bad: bool = False,
+    replace: bool = False,
 ) -> xr.Dataset:
     """Per-frame SI, TI and CF of every clip found under ``paths`` (``ai4m_kit.data.find_clips``).
 
+    Resumable and never stale: every clip carries a fingerprint of its files (path, size, mtime)
+    and of the parameters; clips in ``out`` whose fingerprint matches are reused, others are
+    recomputed. ``out`` is rewritten atomically after each clip (or every ``save_every`` seconds),
+    and on SIGINT/SIGTERM before the exit, so a killed run loses at most the clips since the last
+    save. Clip pairs (``<clip>/4k``, ``<clip>/1080p``) are checked for equal frame counts, a 2x
+    size ratio and aligned frame names before any work.
+
     Args:
         paths: frame folders, video files, BSC4K-style clip folders or folders of those.
-        out: NetCDF file; clips already in it are skipped and it is rewritten (atomically) every
-            ``save_every`` seconds and at the end, so an interrupted run resumes where it stopped.
-        definitions: SI/TI definitions to compute; must match those of an existing ``out``.
+        out: NetCDF file to resume and write. It must be new or written by this function for the
+            same clips and parameters, unless ``replace``.
+        definitions: SI/TI definitions to compute.
         chunk: frames per processing step.
         device: torch device for the arithmetic.
         dtype: compute dtype.
         scheduler: address of a ``dask.distributed`` scheduler; each clip becomes one task.
         progress: show a tqdm progress bar.
-        save_every: seconds between intermediate writes of ``out``.
+        save_every: seconds between writes of ``out`` (0: after every clip).
+        color_range: ``"limited"`` or ``"full"`` for every video, overriding range tags.
+        skip_bad: record a clip that cannot be read (its ``error`` coordinate) and go on, instead
+            of stopping.
+        replace: let ``out`` hold other clips or parameters: they are dropped from it (clips
+            whose files and parameters match are still reused).
 
     Returns:
-        The dataset of every clip found (in ``find_clips`` order), including those loaded from
-        ``out``; variables ``si``/``ti`` ``(definition, clip, frame)``, ``cf`` ``(clip, frame)``.
+        The dataset of every clip found (in ``find_clips`` order); variables ``si``/``ti``
+        ``(definition, clip, frame)``, ``cf`` ``(clip, frame)``; coordinates along ``clip`` include
+        ``name``, ``resolution``, ``path``, ``fingerprint``, ``color_range`` and ``error``.
+
+    Raises:
+        DataError: bad input (with the file named), or an ``out`` that does not belong to this run.
     """
+    import signal
+    import threading
+
     from tqdm.auto import tqdm
 
-    from ai4m_kit.data import find_clips
+    from ai4m_kit.data import ClipPair, find_clips
+    from ai4m_kit.data.loaders import COLOR_RANGES, HR_DIR
 
     defs = _definitions(definitions)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1; got {chunk}")
+    if save_every < 0:
+        raise ValueError(f"save_every must be >= 0 seconds; got {save_every}")
+    if color_range is not None and color_range not in COLOR_RANGES:
+        raise ValueError(f"color_range must be one of {COLOR_RANGES} or None; got {color_range!r}")
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("paths must name at least one folder or video file; got none")
     found = find_clips(paths)
     if not found:
-        raise ValueError(f"paths {[str(p) for p in paths]}: no frame folders or video files found")
-    meta = _manifest_rows(paths)
-    parts: list[xr.Dataset] = []
-    done: set[str] = set()
-    if out is not None and Path(out).is_file():
+        raise DataError(f"{', '.join(str(p) for p in paths)}: no frame folders or video files found")
+    names = _unique_names(found)
+    params = _parameters(defs, dtype, color_range)
+    manifests: dict = {}
+    clips = []  # (id, unique name, path, label, fingerprint, metadata)
+    for unique, (name, path, label) in zip(names, found):
+        root = _clip_root(path, label)
+        clips.append((clip_id(unique, label), unique, path, label,
+                      fingerprint(path, params), _manifest_row(root, manifests)))
+    bad: dict[str, str] = {}  # id -> error, found before any work
+    for cid, unique, path, label, _, _ in clips:
+        if label == HR_DIR:
+            try:
+                ClipPair(path.parent)
+            except DataError as err:
+                if not skip_bad:
+                    raise
+                bad[cid] = bad[clip_id(unique, "1080p")] = str(err)
+
+    ids = [c[0] for c in clips]
+    if len(set(ids)) != len(ids):  # the same clip given twice
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"paths name the clip {dup!r} more than once")
+    reuse: dict[str, xr.Dataset] = {}
+    if out is not None and Path(out).exists():
+        if Path(out).is_dir():
+            raise DataError(f"{out}: is a folder; out must be a .nc file")
         old = load(out)
-        have = tuple(str(d) for d in old["definition"].values)
-        if have != defs:
-            raise ValueError(
-                f"out {str(out)!r} holds definitions {have}; got definitions {defs} "
-                "(use another output file or the same definitions)"
-            )
-        parts.append(old)
-        done = set(str(c) for c in old["clip"].values)
-    todo = [(clip_id(n, lab), n, p, lab) for n, p, lab in found if clip_id(n, lab) not in done]
+        old_params = old.attrs.get("parameters")
+        old_ids = [str(c) for c in old["clip"].values]
+        foreign = [c for c in old_ids if c not in ids]
+        if not replace and old_params != json.dumps(params, sort_keys=True):
+            try:
+                was = json.loads(old_params)
+            except (TypeError, ValueError):
+                was = {}
+            diff = ", ".join(f"{k} {was.get(k)} (now {v})" for k, v in params.items() if was.get(k) != v)
+            raise DataError(f"{out}: computed with other parameters: {diff}; use another --out, "
+                            "or --force to replace it")
+        if not replace and foreign:
+            raise DataError(f"{out}: holds {len(foreign)} clip(s) not among the paths given now (e.g. {foreign[0]}); "
+                            "use another --out, or --force to replace it")
+        keys = dict(zip(old_ids, (str(k) for k in old["fingerprint"].values)))
+        errors = dict(zip(old_ids, (str(e) for e in old["error"].values)))
+        for cid, *_, key, _ in clips:  # clips whose files and parameters are unchanged
+            if keys.get(cid) == key and not errors.get(cid):
+                reuse[cid] = old.sel(clip=[cid])
+    todo = [c for c in clips if c[0] not in reuse]
     bar = tqdm(total=len(todo), desc="coverage", unit="clip", disable=not progress)
-    new: list[xr.Dataset] = []
+    new: dict[str, xr.Dataset] = {}
     last_save = time.monotonic()
 
-    def collect(result: dict, cid: str, name: str, path: Path, label: str) -> None:
+    def current() -> xr.Dataset:
+        parts = {**reuse, **new}
+        ds = merge([parts[c] for c in ids if c in parts])
+        ds.attrs["parameters"] = json.dumps(params, sort_keys=True)
+        return ds
+
+    def collect(result: dict, cid: str, unique: str, path: Path, label: str, key: str, meta: dict,
+                error: str = "") -> None:
         nonlocal last_save
-        new.append(_clip_dataset(result, cid=cid, name=name, label=label, path=str(path), meta=meta.get(name, {})))
+        new[cid] = _clip_dataset(result, cid=cid, name=unique, label=label, path=str(path), meta=meta, key=key,
+                                 error=error)
         bar.update(1)
         bar.set_postfix_str(cid)
-        if out is not None and time.monotonic() - last_save > save_every:
-            save(ordered(merge(parts + new)), out)
+        if out is not None and time.monotonic() - last_save >= save_every:
+            save(current(), out)
             last_save = time.monotonic()
 
-    rank = {clip_id(n, lab): i for i, (n, _, lab) in enumerate(found)}
+    def analyse(cid, unique, path, label, key, meta) -> None:
+        if cid in bad:
+            collect(_failed_result(defs), cid, unique, path, label, key, meta, error=bad[cid])
+            return
+        try:
+            result = analyse_clip(path, **kw)
+        except DataError as err:
+            if not skip_bad:
+                raise
+            collect(_failed_result(defs), cid, unique, path, label, key, meta, error=str(err))
+            return
+        collect(result, cid, unique, path, label, key, meta)
 
-    def ordered(ds: xr.Dataset) -> xr.Dataset:
-        """Clips in ``find_clips`` order (tasks finish in any order), others from ``out`` last."""
-        ids = [str(c) for c in ds["clip"].values]
-        return ds.isel(clip=sorted(range(len(ids)), key=lambda i: (rank.get(ids[i], len(rank)), i)))
-
-    kw = dict(definitions=defs, chunk=chunk, device=device, dtype=dtype)
+    kw = dict(definitions=defs, chunk=chunk, device=device, dtype=dtype, color_range=color_range)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         if scheduler is None:
-            for cid, name, path, label in todo:
-                collect(analyse_clip(path, **kw), cid, name, path, label)
+            for c in todo:
+                analyse(*c)
         elif todo:
             from distributed import Client, as_completed
 
+            by_id = {c[0]: c for c in todo}
             with Client(scheduler) as client:
-                futures = {
-                    client.submit(analyse_clip, str(path), key=f"ai4m-coverage-{cid}", pure=False, **kw): (cid, name, path, label)
-                    for cid, name, path, label in todo
-                }
+                futures = {client.submit(analyse_clip, str(c[2]), key=f"ai4m-coverage-{c[4]}", pure=False, **kw): c[0]
+                           for c in todo if c[0] not in bad}
+                for c in todo:
+                    if c[0] in bad:
+                        analyse(*c)
                 for fut in as_completed(futures):
-                    collect(fut.result(), *futures[fut])
+                    c = by_id[futures[fut]]
+                    try:
+                        result = fut.result()
+                    except DataError as err:
+                        if not skip_bad:
+                            raise
+                        collect(_failed_result(defs), *c, error=str(err))
+                        continue
+                    collect(result, *c)
     finally:
         bar.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if out is not None and new:
-            save(ordered(merge(parts + new)), out)
-    ds = merge(parts + new)
-    return ds.sel(clip=[clip_id(n, lab) for n, _, lab in found])
+            save(current(), out)
+    return current()
 
 
 def pooled(ds: xr.Dataset, *, pooling: str | None = None, cf_pooling: str = "mean") -> xr.Dataset:

@@ -1,7 +1,7 @@
 """``ai4m bench eigh``: speed of the batched eigensolvers as ratios against ``torch.linalg.eigh``
 measured in the same run, accuracy on adversarial batches, and the ``"auto"`` choice.
 
-Sections: (1) time at one batch size per ``n`` with the issue's targets (on a CPU: ``qr`` and
+Sections: (1) time at one batch size per ``n`` with the project's targets (on a CPU: ``qr`` and
 ``jacobi`` within 2× / 13× of torch at n = 8 / 16; on a GPU: ``triton`` at least 2× faster for
 n ≤ 16 at batch ≥ 256; everywhere: ``auto`` within 1.1×; ``triton`` is timed where ``"auto"``
 offers it, on CUDA with the triton package); (2) ``"auto"`` against
@@ -10,85 +10,26 @@ to ``torch.linalg.eigh`` in the same dtype. ``--calibrate`` first re-measures th
 that ``"auto"`` uses and prints the decision map; ``--compile`` adds ``eigh(A, "qr", compile=True)``
 to section 1. Section (4), for float64, times ``precision="full"`` against ``"mixed"``
 (:mod:`ai4m_kit.linalg.eigh_mixed`) on random matrices and on ill-conditioned covariances, where
-mixed precision has to finish many matrices in float64 and is slower.
-
-Also runnable as ``python -m ai4m_kit.linalg.commands_eigh``.
+mixed precision has to finish many matrices in float64 and is slower (run by the command line,
+from the batched-eigh study).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians, positive_ints, ratios, set_threads
+from ai4m_kit.timing import interleaved_medians, ratios, set_threads
 from ai4m_kit.linalg import eigh_auto
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# n -> largest acceptable time ratio to torch.linalg.eigh for "qr" and "jacobi" (issue 5, CPU).
+# n -> largest acceptable time ratio to torch.linalg.eigh for "qr" and "jacobi" (CPU targets).
 SOLVER_TARGETS = {8: 2.0, 16: 13.0}
 AUTO_TARGET = 1.1
-# On a GPU (issue 5): at least 2x faster than torch.linalg.eigh for n <= 16 at batch >= 256.
+# On a GPU: at least 2x faster than torch.linalg.eigh for n <= 16 at batch >= 256.
 GPU_TARGET, GPU_TARGET_MAX_N, GPU_TARGET_MIN_BATCH = 0.5, 16, 256
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: torch.linalg.eigh loops over a CPU batch on one "
-                        "thread, and on a shared machine extra threads mostly add barrier waits)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--dtype", choices=sorted(DTYPES) + ["both"], default="both")
-    p.add_argument("--dims", type=positive_ints, default=[4, 8, 16, 32], help="matrix sizes n")
-    p.add_argument("--batch", type=int, default=512, help="batch of section 1")
-    p.add_argument("--grid-dims", type=positive_ints, default=list(eigh_auto.DEFAULT_DIMS),
-                   help="matrix sizes of section 2 (auto) and of --calibrate")
-    p.add_argument("--grid-batch", type=positive_ints, default=list(eigh_auto.DEFAULT_BATCHES),
-                   help="batches of section 2 (auto) and of --calibrate")
-    p.add_argument("--acc-batch", type=int, default=90, help="adversarial matrices per size in section 3")
-    p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
-    p.add_argument("--skip-grid", action="store_true", help="skip section 2")
-    p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
-    p.add_argument("--skip-precision", action="store_true", help="skip section 4 (float64 full vs mixed precision)")
-    p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
-    p.add_argument("--compile", action="store_true",
-                   help="section 1 also times qr with compile=True where n <= 8 (torch.compile; the first call per n and "
-                        "dtype compiles, about 3 minutes at n = 8 on a 2-core CPU, or loads inductor's disk cache in about "
-                        "10 s, and is reported apart)")
-
-
-def register_bench(bench_subparsers) -> None:
-    """Add ``ai4m bench eigh`` to the ``ai4m bench`` sub-parsers."""
-    p = bench_subparsers.add_parser("eigh", help="batched eigh: speed vs torch.linalg.eigh, accuracy, auto choice")
-    add_arguments(p)
-    p.set_defaults(func=run_bench)
-
-
-def random_symmetric(batch: int, n: int, dtype: torch.dtype, device, seed: int = 0) -> torch.Tensor:
-    """``X + Xᵀ`` of a seeded standard normal ``(batch, n, n)`` batch (drawn in float64 on the CPU,
-    so every device and dtype gets the same matrices): the benchmarks' input."""
-    X = torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (X + X.mT).to(device=device, dtype=dtype)
-
-
-def ill_conditioned_covariances(batch: int, n: int, dtype: torch.dtype, device, *, decades: float = 12.0,
-                                seed: int = 0) -> torch.Tensor:
-    """Sample covariances ``XᵀX / (4n)`` of ``4n`` seeded normal samples whose axes are scaled over
-    ``decades / 2`` orders of magnitude, so that the eigenvalues span about ``decades`` (drawn in
-    float64 on the CPU): eigenvalues that differ by less than float32 resolves, as in whitening
-    and decorrelated batch normalisation.
-
-    Example:
-        >>> C = ill_conditioned_covariances(2, 4, torch.float64, "cpu")
-        >>> C.shape, bool(torch.linalg.eigvalsh(C)[:, 0].min() > 0)
-        (torch.Size([2, 4, 4]), True)
-    """
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(batch, 4 * n, n, generator=g, dtype=torch.float64) * torch.logspace(0, -decades / 2, n,
-                                                                                         dtype=torch.float64)
-    C = X.mT @ X / (4 * n)
-    return (0.5 * (C + C.mT)).to(device=device, dtype=dtype)
 
 
 def time_methods(A: torch.Tensor, methods, repeats: int, device: str, *, unchecked: bool = False) -> dict[str, float]:
@@ -109,11 +50,12 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> bool:
+    """Sections 1-3 (see the module docstring) with the options of ``ai4m bench eigh``; prints the
+    tables and returns whether every target was met."""
     from ai4m_kit.linalg.eigh import eigh
     from ai4m_kit.linalg.eigh_qr import COMPILE_MAX_N
-    from ai4m_kit.linalg.eigh_mixed import MIXED_SIZES
-    from ai4m_kit.studies.batched_eigh import adversarial_batch, decomposition_errors
+    from ai4m_kit.linalg.matrices import adversarial_batch, decomposition_errors, random_symmetric
 
     threads = set_threads(args.threads)
     dtypes = list(DTYPES.values()) if args.dtype == "both" else [DTYPES[args.dtype]]
@@ -146,7 +88,7 @@ def run_bench(args: argparse.Namespace) -> int:
             med = time_methods(A, solvers + ("auto",), args.repeats, args.device)
             r = ratios(med, "baseline")
             notes = []
-            if args.device == "cpu" and n in SOLVER_TARGETS:  # the issue's CPU targets
+            if args.device == "cpu" and n in SOLVER_TARGETS:  # the CPU targets
                 lim = SOLVER_TARGETS[n]
                 for m in solvers:
                     notes.append(f"{m}<={lim:g}x {_verdict(r[m] <= lim)}")
@@ -196,24 +138,4 @@ def run_bench(args: argparse.Namespace) -> int:
                     all_ok &= rr <= 10 and ro <= 10
                     print(f"{str(dtype)[6:]:>8} {n:>4} {m:>7} {err['reconstruction']:>9.2e} {rr:>6.2f} "
                           f"{err['orthogonality']:>9.2e} {ro:>6.2f}")
-    if not args.skip_precision and torch.float64 in dtypes:
-        from ai4m_kit.studies.batched_eigh import precision_report, run_precision
-
-        here = [f"{m} from n = {lo}" for (d, m), (lo, _) in MIXED_SIZES.items() if d == torch.device(args.device).type]
-        print(f"\n[4] float64 in full and in mixed precision (float32 solve refined in float64); 'auto' precision, "
-              f"used above, is mixed for: {', '.join(here) or 'nothing on this device'}")
-        ds = run_precision(device=args.device, threads=threads, dims=tuple(args.dims), batch=args.batch,
-                           repeats=args.repeats)
-        print(precision_report(ds))
-    print(f"\nall targets met: {all_ok}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ai4m_kit.linalg.commands_eigh", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_bench(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return all_ok

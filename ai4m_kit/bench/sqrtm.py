@@ -1,18 +1,15 @@
 """``ai4m bench sqrtm``: accuracy and speed of the matrix square-root methods, with ratios against
 the 5-iteration coupled Newton–Schulz iteration measured in the same run, and the check that
 ``method="auto"`` is never much slower than the fastest method meeting its accuracy.
-
-Also runnable as ``python -m ai4m_kit.linalg.commands_sqrtm``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 
-from ai4m_kit.bench import interleaved_medians, positive_ints, ratios, set_threads
+from ai4m_kit.timing import interleaved_medians, ratios, set_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -32,30 +29,6 @@ CONFIGS: dict[str, dict] = {
     "eig": {"method": "eig"},
     "eig-pade": {"method": "eig", "eig_grad": "pade"},
 }
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: keep)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    p.add_argument("--dim", type=int, default=64, help="matrix size of sections 1-2")
-    p.add_argument("--batch", type=int, default=64, help="batch of sections 1-2")
-    p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
-    p.add_argument("--tol", type=float, default=1e-3, help="accuracy requested from auto")
-    p.add_argument("--grid-batch", type=positive_ints, default=[1, 16, 256], help="auto grid batches")
-    p.add_argument("--grid-dim", type=positive_ints, default=[16, 64, 128], help="auto grid sizes")
-    p.add_argument("--sections", type=positive_ints, default=[1, 2, 3],
-                   help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid, "
-                        "4 auto's dispatch overhead")
-    p.add_argument("--calibrate", action="store_true",
-                   help="re-measure auto's cache (all candidates) at every grid point before timing")
-
-
-def register_bench(bench_subparsers) -> None:
-    """Add ``ai4m bench sqrtm`` to the ``ai4m bench`` sub-parsers."""
-    p = bench_subparsers.add_parser("sqrtm", help="matrix square root: accuracy, speed vs NS-5, auto selection")
-    add_arguments(p)
-    p.set_defaults(func=run_bench)
 
 
 def _rel(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -141,7 +114,8 @@ def auto_grid(batches: list[int], dims: list[int], dtype: torch.dtype, device: s
     return rows
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """The sections chosen in ``args.sections`` with the options of ``ai4m bench sqrtm``."""
     threads = set_threads(args.threads)
     dtype = DTYPES[args.dtype]
     dev = torch.device(args.device)
@@ -212,13 +186,3 @@ def _section_grid(args: argparse.Namespace, dtype: torch.dtype, dev: torch.devic
     worst = max(rows, key=lambda row: row["ratio"])
     print(f"  target auto never > 1.1x the fastest: worst {worst['ratio']:.3f} at n={worst['n']} batch={worst['batch']}"
           f" -> {'met' if worst['ratio'] <= 1.1 else 'NOT met'}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ai4m bench sqrtm", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_bench(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

