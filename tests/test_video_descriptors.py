@@ -99,7 +99,7 @@ def test_full_hd_frames_float32_within_tolerance():
 
 @pytest.fixture(scope="module")
 def sample_root(tmp_path_factory):
-    data = pytest.importorskip("ai4m_kit.data")
+    from ai4m_kit import data
     return data.ensure_sample(tmp_path_factory.mktemp("sample"), profile="smoke")
 
 

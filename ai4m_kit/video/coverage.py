@@ -401,6 +401,10 @@ def run_corpus(
     found = find_clips(paths)
     if not found:
         raise DataError(f"{', '.join(str(p) for p in paths)}: no frame folders or video files found")
+    resolved = [str(p.resolve()) for _, p, _ in found]
+    for i, r in enumerate(resolved):
+        if resolved.index(r) != i:
+            raise ValueError(f"{found[i][1]}: the paths name this clip more than once")
     names = _unique_names(found)
     params = _parameters(defs, dtype, color_range)
     manifests: dict = {}
@@ -420,9 +424,6 @@ def run_corpus(
                 bad[cid] = bad[clip_id(unique, "1080p")] = str(err)
 
     ids = [c[0] for c in clips]
-    if len(set(ids)) != len(ids):  # the same clip given twice
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"paths name the clip {dup!r} more than once")
     reuse: dict[str, xr.Dataset] = {}
     if out is not None and Path(out).exists():
         if Path(out).is_dir():
@@ -430,7 +431,9 @@ def run_corpus(
         old = load(out)
         old_params = old.attrs.get("parameters")
         old_ids = [str(c) for c in old["clip"].values]
-        foreign = [c for c in old_ids if c not in ids]
+        now = {c[0]: str(Path(c[2]).resolve()) for c in clips}
+        # a clip is another one when its id is new or its id now names another file or folder
+        foreign = [c for c, p in zip(old_ids, (str(p) for p in old["path"].values)) if now.get(c) != p]
         if not replace and old_params != json.dumps(params, sort_keys=True):
             try:
                 was = json.loads(old_params)
@@ -440,7 +443,8 @@ def run_corpus(
             raise DataError(f"{out}: computed with other parameters: {diff}; use another --out, "
                             "or --force to replace it")
         if not replace and foreign:
-            raise DataError(f"{out}: holds {len(foreign)} clip(s) not among the paths given now (e.g. {foreign[0]}); "
+            raise DataError(f"{out}: holds {len(foreign)} clip(s) not among the paths given now (e.g. {foreign[0]} "
+                            f"from {old['path'].sel(clip=foreign[0]).item()}); "
                             "use another --out, or --force to replace it")
         keys = dict(zip(old_ids, (str(k) for k in old["fingerprint"].values)))
         errors = dict(zip(old_ids, (str(e) for e in old["error"].values)))
@@ -461,7 +465,7 @@ def run_corpus(
     def collect(result: dict, cid: str, unique: str, path: Path, label: str, key: str, meta: dict,
                 error: str = "") -> None:
         nonlocal last_save
-        new[cid] = _clip_dataset(result, cid=cid, name=unique, label=label, path=str(path), meta=meta, key=key,
+        new[cid] = _clip_dataset(result, cid=cid, name=unique, label=label, path=str(Path(path).resolve()), meta=meta, key=key,
                                  error=error)
         bar.update(1)
         bar.set_postfix_str(cid)
