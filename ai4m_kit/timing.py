@@ -6,7 +6,6 @@ and compared by the median of their repeats, always against a baseline measured 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from typing import Callable, Mapping
@@ -83,19 +82,3 @@ def set_threads(threads: int | None) -> int:
             raise ValueError(f"threads must be >= 1; got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
-
-
-def positive_ints(text: str) -> list[int]:
-    """argparse type for comma-separated positive integers, e.g. ``--dims 4,8,16``.
-
-    Example:
-        >>> positive_ints("4, 8,16")
-        [4, 8, 16]
-    """
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
-    return values
