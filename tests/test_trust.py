@@ -477,3 +477,15 @@ def test_kill_9_loses_at_most_one_clip_and_resume_equals_a_straight_run(tmp_path
     assert 1 <= saved <= total
     subprocess.run(cmd + ["--out", str(out)], check=True, capture_output=True)
     assert cov.load(out).identical(cov.load(straight))
+
+
+def test_a_corpus_made_before_ownership_records_is_recognised_only_when_pure(tmp_path, capsys):
+    root = generate_sample(tmp_path / "old", profile="smoke", frames=2, progress=False)
+    (root / OWNER_FILE).unlink()  # as an earlier version left it
+    assert run_cli(capsys, "sample", root, "--profile", "smoke", "--frames", "3", "--force")[0] == 0
+    (root / OWNER_FILE).unlink()
+    (root / "people_astronaut" / "my_cut.mov").write_bytes(b"the user's")
+    before = tree_digest(root)
+    rc, _, err = run_cli(capsys, "sample", root, "--profile", "smoke", "--frames", "2", "--force")
+    assert_one_line_error(rc, err, "not made by `ai4m sample`")
+    assert tree_digest(root) == before

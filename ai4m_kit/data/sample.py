@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,11 +303,38 @@ def _planned_files(clips: list[ClipSpec], frames: int) -> list[str]:
     return files
 
 
+def _legacy_record(root: Path) -> dict | None:
+    """An ownership record for a corpus written before records existed: ``corpus.json`` with the
+    generator's settings, and nothing but files the generator writes (known clip names only)."""
+    stamp = root / "corpus.json"
+    try:
+        settings = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(settings, dict) or set(settings) != {"profile", "seed", "size", "frames"}:
+        return None
+    known = {c.clip for c in CLIPS}
+    files = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root).as_posix()
+        parts = rel.split("/")
+        if p.is_dir():
+            ok = parts[0] in known and (len(parts) == 1 or (len(parts) == 2 and parts[1] in ("4k", "1080p")))
+        else:
+            ok = (rel in (MANIFEST, "corpus.json") or (len(parts) == 2 and parts[0] in known and parts[1] == "camera.json")
+                  or (len(parts) == 3 and parts[0] in known and parts[1] in ("4k", "1080p")
+                      and re.fullmatch(r"frame_\d{4}\.png", parts[2]) is not None))
+            files.append(rel)
+        if not ok or p.is_symlink():
+            return None
+    return {"made_by": "ai4m sample", "complete": True, "settings": settings, "files": sorted(files)}
+
+
 def _owner_record(root: Path) -> dict | None:
     """The ownership record of a folder made by :func:`generate_sample`, or ``None``."""
     path = root / OWNER_FILE
     if not path.is_file():
-        return None
+        return _legacy_record(root)
     try:
         record = json.loads(path.read_text())
         files = record["files"]
