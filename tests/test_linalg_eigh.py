@@ -199,17 +199,17 @@ def test_gradcheck_exact(method, precision):
 def test_large_batches_are_solved_in_pieces(method, monkeypatch):
     """A batch over chunk_size goes to the solver in nearly equal pieces; results and gradients
     match the unsplit solve."""
-    eigh_module = importlib.import_module("ai4m_kit.linalg.eigh")  # the package's name eigh is the function
+    solvers = importlib.import_module("ai4m_kit.linalg.eigh_solvers")
     torch.manual_seed(4)
     X = torch.randn(10, 4, 4, dtype=torch.float64)
     A = X + X.mT
     w_whole, V_whole = eigh(A, method, precision="full")
     calls = []
-    solver = eigh_module._BATCH_LAST[method]
-    monkeypatch.setitem(eigh_module._BATCH_LAST, method, lambda M: calls.append(M.shape[-1]) or solver(M))
-    monkeypatch.setattr(eigh_module, "CHUNK_BYTES", {"cpu": 512})  # 512 // (16 · 8) = 4 matrices per piece
-    monkeypatch.setattr(eigh_module, "CHUNK_MIN", 2)
-    assert eigh_module.chunk_size(4, "cpu", torch.float64) == 4
+    solver = solvers._BATCH_LAST[method]
+    monkeypatch.setitem(solvers._BATCH_LAST, method, lambda M: calls.append(M.shape[-1]) or solver(M))
+    monkeypatch.setattr(solvers, "CHUNK_BYTES", {"cpu": 512})  # 512 // (16 · 8) = 4 matrices per piece
+    monkeypatch.setattr(solvers, "CHUNK_MIN", 2)
+    assert solvers.chunk_size(4, "cpu", torch.float64) == 4
     w, V = eigh(A, method, precision="full")
     assert calls == [4, 3, 3]
     torch.testing.assert_close(w, w_whole, rtol=0, atol=1e-13)

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ai4m_kit.linalg.matrices import ill_conditioned_covariances
-from ai4m_kit.linalg.eigh import _symmetric_batch_last, eigh
+from ai4m_kit.linalg.eigh import eigh
+from ai4m_kit.linalg.eigh_solvers import _symmetric_batch_last
 from ai4m_kit.linalg.eigh_mixed import FIRST, _columns, mixed_eigh, mixed_pays, refine
 from ai4m_kit.linalg.matrices import adversarial_batch, decomposition_errors
 

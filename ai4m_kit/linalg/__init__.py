@@ -8,14 +8,14 @@
   :class:`CovariancePooling`, and the whitening-and-colouring transforms.
 """
 
-from .checks import check_symmetric
+from .checks import check_positive_semidefinite, check_symmetric
 from .eigh import eigh
 from .eigh_layers import DecorrelatedBatchNorm, eigen_power, patch_style_transfer
 from .layers import CovariancePooling, ZCAWhitening, covariance_pool, whitening_coloring_transform, zca_whiten
 from .sqrtm import inv_sqrtm, lyapunov_newton_schulz, lyapunov_smith, pade_sqrt_coefficients, sqrtm
 
 __all__ = [
-    "CovariancePooling", "DecorrelatedBatchNorm", "ZCAWhitening", "check_symmetric", "covariance_pool",
-    "eigen_power", "eigh", "inv_sqrtm", "lyapunov_newton_schulz", "lyapunov_smith", "pade_sqrt_coefficients",
-    "patch_style_transfer", "sqrtm", "whitening_coloring_transform", "zca_whiten",
+    "CovariancePooling", "DecorrelatedBatchNorm", "ZCAWhitening", "check_positive_semidefinite", "check_symmetric",
+    "covariance_pool", "eigen_power", "eigh", "inv_sqrtm", "lyapunov_newton_schulz", "lyapunov_smith",
+    "pade_sqrt_coefficients", "patch_style_transfer", "sqrtm", "whitening_coloring_transform", "zca_whiten",
 ]

@@ -15,7 +15,8 @@ Methods:
 
 ``"qr"`` and ``"jacobi"`` decompose ``2 × 2`` matrices in closed form (one exact rotation,
 :func:`ai4m_kit.linalg.eigh_jacobi.symmetric_2x2_batch_last`), and on a CPU they take large
-batches in pieces (:func:`chunk_size`).
+batches in pieces (:func:`ai4m_kit.linalg.eigh_solvers.chunk_size`). Every method reads the lower
+triangle of its input only, as ``torch.linalg.eigh`` does (:mod:`ai4m_kit.linalg.eigh_solvers`).
 
 All methods are differentiable through one autograd function whose backward is the shared
 :func:`ai4m_kit.linalg.eig_grad.symmetric_eig_backward`, with the eigenvector gradient in
@@ -29,97 +30,18 @@ import torch
 from ai4m_kit.linalg import eigh_auto
 from ai4m_kit.linalg.checks import check_symmetric
 from ai4m_kit.linalg.eig_grad import GRAD_MODES, symmetric_eig_backward
-from ai4m_kit.linalg.eigh_jacobi import jacobi_eigh_batch_last
-from ai4m_kit.linalg.eigh_mixed import mixed_eigh, mixed_pays
-from ai4m_kit.linalg.eigh_qr import qr_eigh, qr_eigh_batch_last
-from ai4m_kit.linalg.eigh_triton import triton_eigh
+from ai4m_kit.linalg.eigh_solvers import chunk_size, solve
+
+__all__ = ["METHODS", "PRECISIONS", "chunk_size", "eigh", "resolve_method"]  # chunk_size: importable from here too
 
 METHODS = ("auto", "qr", "jacobi", "triton", "torch")
 PRECISIONS = ("auto", "mixed", "full")
-# The tensor-operation solvers work on batch-last arrays and symmetrise their input themselves.
-_BATCH_LAST = {"qr": qr_eigh_batch_last, "jacobi": jacobi_eigh_batch_last}
-# On a CPU every operation of those solvers streams their batch-last work arrays through the
-# caches, so a large batch runs faster in pieces of about CHUNK_BYTES[device type] of matrices,
-# of CHUNK_MIN to CHUNK_MAX matrices. Measured on this project's 2-core CPU (1 thread, 65536
-# matrices unless said, time / torch.linalg.eigh's, whole batch → best piece tried, and the
-# piece this rule gives):
-# - "qr": float32 n = 8 0.91 → 0.64 (8192 matrices; rule 8192); float64 n = 4 1.38 → 0.68
-#   (8192; rule 16384: 0.72; 32768: 0.88); float64 n = 8 2.30 → 1.54 (4096; rule 4096); float64
-#   n = 16, 16384 matrices 3.18 → 1.87 (2048; rule 1024: 1.91); float64 n = 32, 4096 matrices
-#   4.97 → 3.14 (1024; rule 1024); float32 n = 2 0.29 → 0.26 (32768; rule 32768);
-# - "jacobi": float32 n = 8 1.82 → 1.03 (8192); float64 n = 2 0.35 → 0.24 (32768).
-# Devices without an entry (GPUs) get the whole batch in one call.
-CHUNK_BYTES = {"cpu": 1 << 21}
-CHUNK_MIN, CHUNK_MAX = 1024, 32768
-
-
-def chunk_size(n: int, device: torch.device | str, dtype: torch.dtype) -> int | None:
-    """Largest batch of ``n × n`` matrices that ``"qr"`` and ``"jacobi"`` decompose in one call on
-    this device (larger batches are split into nearly equal pieces), or None: no limit.
-
-    Example:
-        >>> [chunk_size(n, "cpu", torch.float32) for n in (2, 8, 32)], chunk_size(8, "cpu", torch.float64)
-        ([32768, 8192, 1024], 4096)
-    """
-    budget = CHUNK_BYTES.get(torch.device(device).type)
-    if budget is None:
-        return None
-    itemsize = torch.finfo(dtype).bits // 8
-    return min(CHUNK_MAX, max(CHUNK_MIN, budget // (n * n * itemsize)))
-
-
-def _symmetric_batch_last(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(A + Aᵀ)/2`` of a ``(B, n, n)`` batch as a new batch-last array ``(n, n, B)``, each matrix
-    scaled by a power of two near its largest entry (exact in floating point, so that squares of
-    entries neither overflow nor underflow in the iterations), and the factors ``(B,)`` that
-    scale its eigenvalues back. One pass symmetrises and transposes (eigh's symmetrisation, the
-    scaling and the solvers' transposition were three)."""
-    B, n = A.shape[0], A.shape[-1]
-    At = A.new_empty(n, n, B)
-    torch.add(A.permute(1, 2, 0), A.permute(2, 1, 0), out=At)  # 2 (A + Aᵀ)/2
-    amax = At.view(n * n, B).abs().amax(0)
-    scale = torch.exp2(torch.round(torch.log2(torch.where(amax > 0, amax, 1.0))))
-    return At.div_(scale), scale.mul_(0.5)
-
-
-def _solve(
-    A: torch.Tensor, method: str, compile: bool = False, precision: str = "auto"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted ``(evals, evecs)`` of a ``(B, n, n)`` batch by a concrete method: ``"torch"`` and
-    ``"triton"`` decompose ``A`` as it is (symmetric), ``"qr"`` and ``"jacobi"`` its symmetric
-    part ``(A + Aᵀ)/2``, float64 in mixed precision where ``precision`` says so (see
-    :func:`eigh`), in pieces of at most :func:`chunk_size` matrices."""
-    if method == "torch":
-        return torch.linalg.eigh(A)
-    if method == "triton":  # scales, solves and sorts in its one kernel
-        return triton_eigh(A)
-    size = chunk_size(A.shape[-1], A.device, A.dtype)
-    if size is not None and A.shape[0] > size:
-        parts = [_solve(piece, method, compile, precision) for piece in A.tensor_split(-(-A.shape[0] // size))]
-        return torch.cat([w for w, _ in parts]), torch.cat([V for _, V in parts])
-    At, scale = _symmetric_batch_last(A)
-    presorted = False
-    if compile and method == "qr":
-        evals, evecs = qr_eigh(At.permute(2, 0, 1), compile=True)
-    elif A.dtype == torch.float64 and (
-        precision == "mixed" or (precision == "auto" and mixed_pays(method, A.shape[-1], A.device))
-    ):
-        evals, evecs = mixed_eigh(At, method)
-    else:
-        D, Vt = _BATCH_LAST[method](At)
-        evals, evecs = D.T, Vt.permute(2, 1, 0)  # eigenvectors as columns
-        presorted = A.shape[-1] == 2  # both solve 2×2 matrices in closed form, in ascending order
-    evals = evals * scale.unsqueeze(-1)
-    if presorted:
-        return evals, evecs
-    evals, order = evals.sort(dim=-1)
-    return evals, evecs.gather(-1, order.unsqueeze(-2).expand_as(evecs))
 
 
 class _Eigh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, method, grad_mode, degree, compile, precision):
-        evals, evecs = _solve(A, method, compile, precision)
+        evals, evecs = solve(A, method, compile, precision)
         ctx.save_for_backward(evals, evecs)
         ctx.grad_mode, ctx.degree = grad_mode, degree
         return evals, evecs
@@ -159,12 +81,16 @@ def eigh(
     """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices ``(..., n, n)``.
 
     Args:
-        A: symmetric float32/float64 tensor ``(..., n, n)``; it is symmetrised as ``(A + Aᵀ)/2``.
+        A: symmetric float32/float64 tensor ``(..., n, n)``. Every method reads its lower triangle
+            only, as ``torch.linalg.eigh`` does: with ``check=False`` a matrix that is not
+            symmetric is taken as the symmetric matrix of its lower triangle, by every method
+            alike. Gradients are those of a symmetric input (symmetric matrices).
         method: ``"auto"``, ``"qr"``, ``"jacobi"``, ``"triton"`` or ``"torch"`` (see the module
             docstring).
         grad_mode: eigenvector gradient, ``"exact"``, ``"taylor"`` or ``"pade"``.
         degree: series degree of the ``"taylor"``/``"pade"`` gradients.
-        check: validate dtype, shape, finiteness and symmetry first (one cheap pass).
+        check: validate dtype, shape, finiteness and symmetry first (one cheap pass); a matrix
+            that is not symmetric within ``sym_tol`` raises a ValueError.
         sym_tol: allowed relative asymmetry (see :func:`check_symmetric`).
         compile: where the method is (or ``"auto"`` resolves to) ``"qr"``, run it through
             :func:`torch.compile` (see :func:`ai4m_kit.linalg.eigh_qr.qr_eigh`; the first call per
@@ -200,17 +126,15 @@ def eigh(
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}; got {grad_mode!r}")
     n = A.shape[-1]
     concrete = resolve_method(method, n, A.numel() // max(n * n, 1), A.device, A.dtype)
+    if A.numel() == 0:  # an empty batch (or n = 0 with check=False, which the check refuses)
+        return A.sum(dim=-1) * 0, A * 0  # empty, and on A's graph when A requires grad
     differentiable = A.requires_grad and torch.is_grad_enabled()
-    if concrete == "torch" and not differentiable:  # LAPACK reads one triangle: no symmetrising
+    if concrete == "torch" and not differentiable:
         return torch.linalg.eigh(A)
     batch_shape = A.shape[:-2]
-    if A.numel() == 0:  # an empty batch (or n = 0 with check=False, which the check refuses)
-        return A.new_zeros(*batch_shape, n), A.new_zeros(*batch_shape, n, n)
     A3 = A.reshape(-1, n, n)
-    if concrete in ("torch", "triton"):  # qr and jacobi symmetrise while they transpose (_solve)
-        A3 = 0.5 * (A3 + A3.mT)
     if differentiable:
         evals, evecs = _Eigh.apply(A3, concrete, grad_mode, degree, compile, precision)
     else:
-        evals, evecs = _solve(A3, concrete, compile, precision)
+        evals, evecs = solve(A3, concrete, compile, precision)
     return evals.reshape(*batch_shape, n), evecs.reshape(*batch_shape, n, n)

@@ -5,8 +5,11 @@ sizes for one device and dtype (interleaved medians) and stores, per grid point,
 method — a batched method is chosen only where it beats ``torch.linalg.eigh`` by a clear margin,
 so ``"auto"`` is never meaningfully slower than it. ``choose`` looks the nearest grid point up (in
 log₂ of ``n`` and of the batch size). Without a calibration for the device and dtype, or for ``n``
-beyond 1.5× the largest calibrated size, ``"auto"`` means ``"torch"``. The cache is a JSON file in ``$AI4M_CACHE`` (default ``~/.cache/ai4m_kit``);
-``ai4m bench eigh --calibrate`` re-measures it.
+beyond 1.5× the largest calibrated size, ``"auto"`` means ``"torch"``. The cache is a JSON file
+in ``$AI4M_CACHE`` (default ``~/.cache/ai4m_kit``); ``ai4m bench eigh --calibrate`` re-measures it.
+
+This module sits above the solvers it chooses between: it times them through
+:func:`ai4m_kit.linalg.eigh_solvers.solve` and never imports :mod:`ai4m_kit.linalg.eigh`.
 """
 
 from __future__ import annotations
@@ -21,25 +24,18 @@ import torch
 
 from ai4m_kit.timing import interleaved_medians
 from ai4m_kit.linalg import eigh_triton
+from ai4m_kit.linalg.eigh_solvers import solve
 from ai4m_kit.linalg.eigh_triton import MAX_N as MAX_TRITON_N  # the kernel's largest n
 
 CACHE_NAME = "eigh_auto.json"
 CANDIDATES = ("torch", "jacobi", "qr")  # everywhere; "triton" joins them on CUDA (see candidates())
 DEFAULT_DIMS = (2, 4, 8, 16, 32)
 # Up to 8192, 4× apart from 128 on: on a CPU the batched methods beat LAPACK's loop over the batch
-# only for large batches of small matrices. This project's CPU (1 thread, `ai4m bench eigh
-# --calibrate`, section 2 with input checks): n = 2 (closed form) from 512 matrices (0.62–0.73x
-# torch's time; 0.14–0.17x at 8192); float32 n = 4 and 8 from 2048 (0.48x and 0.82x; 0.42x and 0.58x
-# at 8192); float64 n ≥ 4 nowhere. Larger batches are decomposed in pieces
-# (ai4m_kit.linalg.eigh.chunk_size), so what wins at 8192 goes on winning beyond it.
+# only for large batches of small matrices. Larger batches are decomposed in pieces
+# (ai4m_kit.linalg.eigh_solvers.chunk_size), so what wins at 8192 goes on winning beyond it.
 DEFAULT_BATCHES = (1, 16, 128, 512, 2048, 8192)
-# Bumped when a solver's implementation changes its speed: older calibrations are then not used
-# (2: batch-last Jacobi with compaction; 3: batch-last band QR without masks; 4: QR checks and
-# starts with floating-point masks, 17 operations per position; 5: "triton" joins the candidates
-# on CUDA; 6: QR with 12 operations per position and a start in every unreduced block, Jacobi
-# with two-operation rotations; 7: float64 "jacobi" from n = 8 in mixed precision on CPU; 8: large
-# CPU batches decomposed in pieces; 9: "qr" and "jacobi" solve 2×2 matrices in closed form, with no sort).
-IMPL_VERSION = 9
+# Bumped when a solver's implementation changes its speed: older calibrations are then not used.
+IMPL_VERSION = 10
 
 
 def candidates(device: torch.device | str) -> tuple[str, ...]:
@@ -97,8 +93,8 @@ def _load() -> dict:
 
 _MEMO: dict[tuple, dict | None] = {}
 # Choices made so far, per (n, batch, device, dtype, thread count): "auto" runs before every
-# decomposition, and a lookup in a stored calibration (_lookup) took 5.8 µs on this project's CPU,
-# about two thirds of torch.linalg.eigh's time on one 4×4 matrix; a hit here takes 0.5 µs.
+# decomposition, and a lookup in a stored calibration (_lookup) costs a sizeable share of
+# torch.linalg.eigh's time on one small matrix; a hit here costs a dictionary lookup.
 # Bounded: emptied when it reaches _CHOICES_MAX entries.
 _CHOICES: dict[tuple, str] = {}
 _CHOICES_MAX = 4096
@@ -177,8 +173,6 @@ def calibrate(
         The calibration entry: ``dims``, ``batches``, ``choice[i][j]`` and ``times[method][i][j]``
         (median seconds).
     """
-    from ai4m_kit.linalg.eigh import _solve  # late import: eigh imports this module
-
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     methods = candidates(device)
@@ -191,13 +185,13 @@ def calibrate(
             A = (X + X.mT).to(device=device, dtype=dtype)
             # Screen: one call each (after one untimed call: Triton compiles a kernel per size);
             # a method over 3x torch's time cannot win and is not repeated (its single time is recorded).
-            single = interleaved_medians({m: (lambda m=m: _solve(A, m)) for m in live}, repeats=1,
+            single = interleaved_medians({m: (lambda m=m: solve(A, m)) for m in live}, repeats=1,
                                          warmup=int("triton" in live), device=device)
             contenders = [m for m in live if m == "torch" or single[m] < 3 * single["torch"]]
             med = dict(single)
             if len(contenders) > 1:
                 med.update(interleaved_medians(
-                    {m: (lambda m=m: _solve(A, m)) for m in contenders}, repeats=repeats, device=device, min_time=0.01
+                    {m: (lambda m=m: solve(A, m)) for m in contenders}, repeats=repeats, device=device, min_time=0.01
                 ))
             for m in live:
                 times[m][i][j] = med[m]

@@ -25,16 +25,8 @@ the entries of ``A`` and of ``Vᵀ`` in the basis of the current round, ordered 
    ordered like its rows, p columns first): two operations into the rows after the state, where
    the next round's gather reads ``A`` (no copy back).
 
-Against the earlier rounds (four operations per rotation and a copy back), measured on the whole
-decomposition at batch 512 in shuffled interleaved runs: 0.90× the time (float32) and 0.95×
-(float64) at n = 8, but 1.16× (float32) and 0.99× (float64) at n = 16. The float32 loss at
-n = 16 is not explained: an isolated round measured 0.97× there. n = 8 is the size the targets
-name.
-
 Every operation writes into buffers allocated once per working-set size, so a round is about
-twelve calls into PyTorch whatever the batch size. (Step 2 took nine operations through ``atan2``
-with copied signs and a negation for ``−s``; the seven measured 0.97–1.0× the time of the whole
-decomposition at n = 8 and 16 in paired runs, within the noise.)
+twelve calls into PyTorch whatever the batch size.
 """
 
 from __future__ import annotations
@@ -180,10 +172,9 @@ class _Buffers:
         self.zero = torch.zeros(h, B, **kw)
         # (−s, c, s): every coefficient pair of the rotations is a window of two rows, (c, s) =
         # trig[1:3] and (−s, c) = trig[0:2]. (The rational formulas t = tan θ, c = 1/√(1 + t²),
-        # s = t·c need no transcendental function but took 12 operations against 9, and measured no
-        # faster; their rotations are about twice as far from orthogonal (0.55 against 0.24 ulp on
-        # average), which made float64 errors at n = 32 reach 11× those of torch.linalg.eigh
-        # instead of 2.3×.)
+        # s = t·c need no transcendental function but take more operations and were no faster;
+        # their rotations are further from orthogonal, which made float64 errors at n = 32 several
+        # times larger.)
         self.trig = torch.empty(3, h, B, **kw)
         self.cos, self.sin = self.trig[1], self.trig[2]
         self.angles = self.trig[0::2]  # the rows −s and s, which hold −θ and θ before their sine
@@ -221,7 +212,7 @@ def jacobi_eigh(
         max_sweeps: cap on sweeps (default 40).
         tol: a matrix is done when its off-diagonal norm is ``≤ tol · ‖A‖_F`` (default: the
             dtype's machine epsilon), or is ``≤ 4 tol · ‖A‖_F`` and shrank by less than 2× in the
-            last sweep (the rounding floor, measured at 1–2 ε up to n = 64; a cluster of
+            last sweep (the rounding floor, a few ε; a cluster of
             eigenvalues at the rounding level can converge only linearly above it, so the floor
             test is not trusted higher up). Done matrices leave the working set.
 

@@ -31,17 +31,12 @@ covariances — are finished in float64 by the method's own solver on ``S = Qᵀ
 (made orthonormal again by a QR factorisation where large steps cost orthonormality), and
 ``X ← Q W``: ``S`` is diagonal up to the unresolved clusters.
 
-Measured on this project's 2-core CPU (1 thread, batch 512, ``ai4m bench eigh --dims 8,16``, two
-runs, ratios to ``torch.linalg.eigh`` in the same run):
-
-- time, "jacobi": 1.44–1.53× at n = 8 (full float64: 1.85–1.97×) and 2.65–3.17× at n = 16
-  (6.8–7.6×); on ill-conditioned covariances (eigenvalues over 12 decades), where nearly every
-  matrix needs the float64 finish, 2.4–3.1× against 1.7–1.8× at n = 8 and 4.4–4.9× against
-  5.8–6.4× at n = 16. "qr": 2.1–2.2× against 2.3–2.4× at n = 8 on random matrices, but
-  4.1–4.4× against 1.8–1.9× on the covariances (its float64 finish is a whole QR solve), so
-  ``precision="auto"`` uses mixed precision for "jacobi" from n = 8 only (:data:`MIXED_SIZES`);
-- accuracy on adversarial batches: errors 0.4–0.6× those of ``torch.linalg.eigh`` for "jacobi"
-  at n = 8 and 16 (the refined eigenvectors are orthonormal to about √n ε).
+On a CPU mixed precision makes "jacobi" faster than full float64 on random matrices from n = 8,
+the more so the larger ``n``; on ill-conditioned covariances (eigenvalues over many decades),
+where nearly every matrix needs the float64 finish, it is slower at n = 8. For "qr" it does not
+pay (its float64 finish is a whole QR solve), so ``precision="auto"`` uses mixed precision for
+"jacobi" from n = 8 only (:data:`MIXED_SIZES`). The refined eigenvectors are orthonormal to
+about ``√n ε``: errors on adversarial batches are below those of ``torch.linalg.eigh``.
 """
 
 from __future__ import annotations
@@ -100,7 +95,7 @@ def refine(A: torch.Tensor, X: torch.Tensor, *, steps: int = STEPS) -> dict[str,
     for _ in range(steps):
         S = torch.bmm(X.mT, torch.bmm(A, X))
         # Symmetric to rounding only; its asymmetry divided by a gap would enter the symmetric part
-        # of E and cost orthogonality (measured: up to 600 ε at n = 32 without this).
+        # of E and cost orthogonality.
         S = torch.add(S, S.mT).mul_(0.5)
         G = torch.bmm(X.mT, X)
         lam = S.diagonal(dim1=1, dim2=2) / G.diagonal(dim1=1, dim2=2)

@@ -6,10 +6,9 @@ which splits its tridiagonal matrix into unreduced blocks, and a sweep chases on
 each block, from the block's top to its end. A rotation outside every block is the identity, so
 converged matrices stay untouched, and the sweep range shrinks with the lowest unreduced entry
 left in the batch (progressive shrinking). The ablation ``qr_eigh(..., deflation="shared")`` runs
-the other scheme, one window for the whole batch: on batches of random matrices with one zero
-matrix among them, every random matrix comes back with a reconstruction error of 0.08 to 0.99
-(200 matrices of size 3 to 32, both dtypes; the zero matrix converges at once and collapses the
-window before the first sweep; see
+the other scheme, one window for the whole batch: on a batch of random matrices with one zero
+matrix among them, the zero matrix converges at once and collapses the window before the first
+sweep, and every random matrix comes back wrong (see
 :func:`ai4m_kit.studies.batched_eigh.run_deflation`).
 
 Each iteration checks deflation, then chases one implicit QR sweep shifted by the Wilkinson shift
@@ -17,21 +16,13 @@ of each matrix's trailing 2×2 block (the bottom of its bottom unreduced block).
 get the same shift: any shift is an orthogonal similarity that only moves their convergence, and
 one shift per matrix spares the check finding where the bottom block starts (the check costs 10
 batched operations). ``double_shift=True`` chases two such sweeps per check (the second with the
-shift of the updated block, skipped where that block has split off): on 512 random 8×8 float32
-matrices it needs fewer checks (10 instead of 16) but more positions (94 instead of 80), and is
-slower (4.8 against 4.1 ms; float64: 12 checks and 112 positions against 20 and 97, 7.0 against
-6.0 ms).
-Using both eigenvalues of the same trailing block (a Francis double-shift step in exact
-arithmetic) needed about twice as many sweeps. Two more variants were measured and not adopted
-(512 random 8×8 float64 matrices): giving every unreduced block the Wilkinson shift of its own
-trailing block changed nothing (the same 20 checks and 97 positions: blocks rarely split above the
-bottom one before it converges), and chasing two bulges three positions apart in one pass, both
-with the check's shift, would take 114 steps of paired positions (15 checks) against 97 single
-positions. A NumPy port of the eager iterations (the same views and operations on the same
-memory; a NumPy call costs about 1 µs against PyTorch's 2.5–3, but NumPy's broadcast products of
-the eigenvector rows took 15 µs against 6) was slower: 2.6–2.8× the time of
-``torch.linalg.eigh`` against 2.2× for this module (float64, n = 8, batch 512, 1 thread; float32:
-1.4–1.5× for both).
+shift of the updated block, skipped where that block has split off): fewer checks but more
+positions, and slower overall on random matrices. Using both eigenvalues of the same trailing
+block (a Francis double-shift step in exact arithmetic) needed more sweeps. Giving every
+unreduced block the Wilkinson shift of its own trailing block changed nothing (blocks rarely split
+above the bottom one before it converges), and chasing two bulges a few positions apart in one
+pass took more steps than single positions: neither was adopted. A NumPy port of the eager
+iterations was slower, so not adopted either.
 
 Layout (on a CPU the cost is the number of tensor operations, not the arithmetic): the batch is
 the last, contiguous dimension. The tridiagonal matrix of every batch member lives in one band
@@ -55,19 +46,18 @@ not act:
 A position costs 12 batched operations (4 for the angle, 4 for the 2×2 block, 2 for the bulge, 2
 for the eigenvectors, whose row k+1 is carried to the next position instead of written back; see
 :class:`_Chase`), whatever the batch size; constants are 0-dim tensors, because a Python number
-costs a conversion (about 3 µs) per call. (It was 17 operations, with one per coefficient.)
+costs a conversion per call.
 
 With ``compile=True`` the same algorithm, written entry by entry (every row of ``B`` numbers a
 separate tensor), goes through :func:`torch.compile`: the Householder reduction and each
-iteration (check and sweep over all positions) become one fused loop over the batch — about 20
-calls instead of about two thousand PyTorch calls. The first call per ``n``, dtype and device
-compiles (about 3 minutes at n = 8 on a 2-core CPU), so it is offered up to ``COMPILE_MAX_N``;
-inductor caches the compiled code on disk, and a new process loads it in about 10 s. (A
-``torch.while_loop`` over the iterations would make the whole decomposition one call, but inductor
-does not cache graphs that contain it, so every process would compile again.) On a GPU it does
-not pay: on an H200 (batch 512, n = 8) the compile took 175 s (float32) and 185 s (float64) and
-the compiled decomposition still took 81× and 99× the time of ``torch.linalg.eigh`` (0.17 ms);
-use the one-kernel ``"triton"`` method there (:mod:`ai4m_kit.linalg.eigh_triton`).
+iteration (check and sweep over all positions) become one fused loop over the batch — a few
+calls instead of thousands of PyTorch calls. The first call per ``n``, dtype and device compiles
+(minutes on a small CPU), so it is offered up to ``COMPILE_MAX_N``; inductor caches the compiled
+code on disk, and a new process loads it much faster. (A ``torch.while_loop`` over the iterations
+would make the whole decomposition one call, but inductor does not cache graphs that contain it,
+so every process would compile again.) On a GPU it does not pay: the compiled decomposition stays
+far slower than ``torch.linalg.eigh``; use the one-kernel ``"triton"`` method there
+(:mod:`ai4m_kit.linalg.eigh_triton`).
 """
 
 from __future__ import annotations
@@ -201,7 +191,7 @@ class _Chase:
         """Chase the bulges over positions ``kmin..kmax−1``: the row ``x0[k]`` ``(B,)`` is added to
         the ``x`` read at position ``k`` (``d_k − μ`` where a block starts, else ``tiny``), and ``H``
         holds the bulges that enter the blocks. (``x0`` comes as rows unbound once per
-        decomposition: an unbind per sweep cost about 5 µs.)"""
+        decomposition: an unbind per sweep costs time.)"""
         R, tmp, first, second = self.R, self.tmp, self.tmp_first, self.tmp_second
         Xp, Yp, X, Y, s_signed, c, V, U = self.coef
         carry = self.carries[kmin]
@@ -356,15 +346,12 @@ def _step_by_rows(D: torch.Tensor, E: torch.Tensor, Qt: torch.Tensor, half_norm:
 
 
 # Largest n for compile=True: the unrolled graph grows like n³ (Householder) and n² per sweep, and
-# so does the compile time. Measured on a 2-core CPU at batch 512 (float32, with the earlier
-# single-graph version): n = 8 compiled in 130 s and ran at 0.89x the time of torch.linalg.eigh
-# (the eager qr of that run: 3.2x); n = 16 compiled in 765 s and ran at 1.9x (eager qr: 3.3x): not
-# worth its compile time.
+# so does the compile time; beyond n = 8 the compiled solver no longer beat torch.linalg.eigh on a
+# CPU, so was not worth its compile time.
 COMPILE_MAX_N = 8
 # Compiled iterations between convergence checks, per device type. Reading the flag waits for the
-# device: free on a CPU, a synchronisation on a GPU; an iteration after convergence changes nothing.
-# H200, n = 8: checking every 4th iteration instead of every one gave 81.4x instead of 82.9x torch's
-# time (float32, batch 512) and 54.5x instead of 67.8x (float64, batch 4096).
+# device: free on a CPU, a synchronisation on a GPU (where checking every 4th iteration was
+# faster); an iteration after convergence changes nothing.
 CHECK_EVERY = {"cpu": 1, "other": 4}
 # "own": every matrix deflates on its own (the solver); "shared": the ablation (see qr_eigh).
 DEFLATIONS = ("own", "shared")
@@ -485,7 +472,7 @@ def qr_eigh_batch_last(
     D, E = T[1 : 2 * n : 2], T[2 : 2 * n : 2]
     chase = _Chase(T, W)
     # The per-iteration work is done in floating point with masks (integer and boolean tensors,
-    # gathers and scatters cost 2–4× more per call on a CPU), and constants are tensors (a Python
+    # gathers and scatters cost more per call on a CPU), and constants are tensors (a Python
     # number costs a conversion per call).
     eps = T.new_tensor(torch.finfo(dtype).eps)
     tiny = chase.tiny

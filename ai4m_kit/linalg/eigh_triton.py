@@ -1,10 +1,8 @@
 """Batched cyclic Jacobi eigensolver in one Triton kernel (method ``"triton"`` of :func:`ai4m_kit.linalg.eigh`).
 
-Why: on a GPU the eager batched solvers are bound by kernel launches. Measured on an H200
-(torch 2.11, CUDA 13, batch 512, n = 8, float32; ``scripts/gpu_eigh_check.py``):
-``torch.linalg.eigh`` took 0.13 ms, the eager ``"qr"`` about 150 times and ``"jacobi"`` about
-70 times as long (their versions of that time: 17 operations per QR position, about twenty per
-Jacobi round; now 12 and 12), and ``"qr"`` with ``compile=True`` about 80 times (after a 175 s compile).
+Why: on a GPU the eager batched solvers are bound by kernel launches, and were many times
+slower than ``torch.linalg.eigh`` there, compiled or not (``scripts/gpu_eigh_check.py`` measures
+them).
 
 This kernel does the whole decomposition in one launch: each program holds ``BLOCK`` matrices,
 padded to a power of two ``N ≥ n``, in registers; it scales each matrix by a power of two at its
@@ -17,10 +15,9 @@ direct way to index a row or column of a register block, so a rotation reads col
 rotation and matrix instead of O(n).
 
 Status: correct on CPU tensors through Triton's interpreter (the tests), and it compiles for
-sm_90 without a GPU (a test does; ptxas reports 53–70 registers in float32 and 88–116 in float64
-at the default blocks for n = 4, 8, 16, 32, no spills). Its GPU speed has not been measured yet (no GPU
-was lent after it was written); ``"auto"`` picks it only where a calibration on the device
-measured it faster than ``torch.linalg.eigh``, and ``scripts/gpu_eigh_check.py`` measures it.
+sm_90 without a GPU (a test does; ptxas reports no register spills at the default blocks).
+``"auto"`` picks it only where a calibration on the device measured it faster than
+``torch.linalg.eigh``; ``scripts/gpu_eigh_check.py`` measures it.
 
 The same kernel runs on CPU tensors through Triton's interpreter (NumPy; slow, for tests and
 demonstrations; ``TRITON_INTERPRET=1`` before triton is imported): there is one implementation,

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ai4m_kit.linalg.eigh import eigh
 from ai4m_kit.linalg.sqrtm import inv_sqrtm, sqrtm
 
 
@@ -85,7 +86,9 @@ class ZCAWhitening(nn.Module):
     Args:
         num_features: channels C of inputs ``(B, C)`` or ``(B, C, *spatial)``.
         groups: number of channel groups (C must be divisible); each is whitened separately.
-        eps: ridge added to each covariance.
+        eps: ridge added to each covariance. It must lift the smallest eigenvalue above the
+            round-off level ``n · ε · λ_max`` of the covariance, or ``inv_sqrtm``'s input check
+            refuses the covariance as singular.
         momentum: running-statistics update factor.
         affine: learn a per-channel scale and shift.
         method: matrix-root method; further keyword arguments go to ``inv_sqrtm``.
@@ -236,8 +239,6 @@ def whitening_coloring_transform(
     fc, _, cov_c = stats(content)
     _, mu_s, cov_s = stats(style)
     if solver == "eigh":
-        from ai4m_kit.linalg.eigh import eigh  # late import: eigh_layers imports this module
-
         w, U = eigh(torch.cat([cov_c, cov_s]), method)
         w = w.clamp_min(eps)  # ≥ eps in exact arithmetic (the ridge)
         n = B * groups

@@ -4,7 +4,7 @@ accuracy, from measurements cached on disk.
 For a call on ``(..., n, n)`` matrices the key is (root or inverse root, n, batch bucket (nearest
 power of 4), compute dtype, device, thread count, forward-only or forward+backward). The first
 call with a new key measures every candidate of :data:`CANDIDATES` on reference covariances
-(:func:`ai4m_kit.linalg.sqrtm.reference_covariance`: sample covariances of ``2n`` Gaussian
+(:func:`ai4m_kit.linalg.sqrtm_reference.reference_covariance`: sample covariances of ``2n`` Gaussian
 samples, condition number ≈ 30):
 
 - error: relative Frobenius error of the value against the float64 ``eigh`` root, and for
@@ -16,6 +16,9 @@ calls and later sessions only look it up; ``ai4m bench sqrtm --calibrate`` re-me
 The choice is the fastest candidate whose error is at most ``tol``; if none qualifies, the most
 accurate one. Accuracy is that of the reference covariances: much worse conditioned inputs need
 a smaller ``tol`` (or ``method="eig"``).
+
+This module sits above the methods it chooses between and below :mod:`ai4m_kit.linalg.sqrtm`: it
+runs them through :func:`ai4m_kit.linalg.sqrtm_methods.matrix_root`.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from typing import Any, Iterable
 import torch
 
 from ai4m_kit.timing import interleaved_medians
+from ai4m_kit.linalg.sqrtm_methods import matrix_root
+from ai4m_kit.linalg.sqrtm_reference import closed_form_grad, reference_covariance, reference_root
 
 CACHE_FILE = "sqrtm_auto.json"
-CACHE_VERSION = 2  # 2: MTP/MPA default to the spectral normalisation
+CACHE_VERSION = 2  # bumped when the file's layout or the meaning of its entries changes
 
-# name -> keyword arguments of sqrtm/inv_sqrtm. Spans accuracy levels from cheap to exact.
+# name -> keyword arguments of sqrtm/inv_sqrtm (and of sqrtm_methods.matrix_root). Spans accuracy
+# levels from cheap to exact.
 CANDIDATES: dict[str, dict[str, Any]] = {
     "mtp-fast": {"method": "mtp", "lyapunov": "fast"},
     "mtp": {"method": "mtp"},
@@ -53,8 +59,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 # Bumped when a method's implementation changes its speed or accuracy: older measurements are
-# then not used (2: fused products, Paterson–Stockmeyer MTP, polished MTP backward; 3: squared
-# Smith solver, binomial-series polish for MTP and MPA).
+# then not used.
 IMPL_VERSION = 3
 _memory: dict[str, dict[str, Any]] = {}
 _loaded_from: Path | None = None
@@ -180,8 +185,6 @@ def measure(
         >>> r["eig"]["error"] < 1e-12 < r["ns5"]["error"]
         True
     """
-    from ai4m_kit.linalg.sqrtm import closed_form_grad, inv_sqrtm, reference_covariance, reference_root, sqrtm
-
     names = list(CANDIDATES if candidates is None else candidates)
     A64 = reference_covariance(batch, n=n, seed=seed)
     ref = reference_root(A64, inverse)
@@ -191,7 +194,6 @@ def measure(
     ref_grad = closed_form_grad(A64, G64, inverse) if grad else None
     A = A64.to(dtype=dtype, device=device)
     G = G64.to(dtype=dtype, device=device)
-    fn = inv_sqrtm if inverse else sqrtm
 
     def rel(x: torch.Tensor, y: torch.Tensor) -> float:
         x = x.detach().double().cpu()
@@ -203,20 +205,20 @@ def measure(
         kwargs = candidate_call(name)
         if grad:
             X = A.clone().requires_grad_(True)
-            out = fn(X, check=False, **kwargs)
+            out = matrix_root(X, inverse, **kwargs)
             out.backward(G)
             err = max(rel(out, ref), rel(X.grad, ref_grad))
 
             def call(kwargs=kwargs):
                 X = A.clone().requires_grad_(True)
-                fn(X, check=False, **kwargs).backward(G)
+                matrix_root(X, inverse, **kwargs).backward(G)
         else:
             with torch.no_grad():
-                err = rel(fn(A, check=False, **kwargs), ref)
+                err = rel(matrix_root(A, inverse, **kwargs), ref)
 
             def call(kwargs=kwargs):
                 with torch.no_grad():
-                    fn(A, check=False, **kwargs)
+                    matrix_root(A, inverse, **kwargs)
         errors[name] = err if math.isfinite(err) else float("inf")
         calls[name] = call
     if tol is not None:
