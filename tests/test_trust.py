@@ -489,3 +489,15 @@ def test_a_corpus_made_before_ownership_records_is_recognised_only_when_pure(tmp
     rc, _, err = run_cli(capsys, "sample", root, "--profile", "smoke", "--frames", "2", "--force")
     assert_one_line_error(rc, err, "not made by `ai4m sample`")
     assert tree_digest(root) == before
+
+
+def test_a_bad_clip_after_good_ones_keeps_their_results_and_says_so(tmp_path, capsys):
+    root = tmp_path / "c"
+    make_clip(root, "a_good", 1)
+    make_clip(root, "b_broken", 2)
+    bad = root / "b_broken" / "4k" / "frame_0002.png"
+    bad.write_bytes(bad.read_bytes()[:50])
+    out = tmp_path / "o.nc"
+    rc, _, err = run_cli(capsys, "coverage", root, "--out", out, "--no-progress")
+    assert_one_line_error(rc, err, "frame_0002.png", "finished clips are saved", "--skip-bad")
+    assert [str(c) for c in cov.load(out)["clip"].values] == ["a_good/4k", "a_good/1080p"]

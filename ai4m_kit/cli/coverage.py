@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from ai4m_kit.data import DataError
     from ai4m_kit.timing import set_threads
     from ai4m_kit.video.coverage import DEFINITIONS, coverage_table, pooled, run_corpus
 
@@ -69,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
                         color_range=args.color_range, skip_bad=args.skip_bad, replace=args.force)
     except KeyboardInterrupt:
         raise CommandError(f"interrupted; finished clips are saved in {out} and a rerun resumes", 130) from None
-    except Exception as err:
-        if out.exists() and not isinstance(err, CommandError):
-            raise type(err)(f"{err} (finished clips are saved in {out}; a rerun resumes"
-                            f"{'' if args.skip_bad else ', --skip-bad records bad clips and goes on'})") from err
+    except DataError as err:
+        if out.exists() and "nothing was changed" not in str(err) and str(out) not in str(err):
+            raise CommandError(f"{err} (finished clips are saved in {out}; a rerun resumes"
+                               f"{'' if args.skip_bad else ', --skip-bad records bad clips and goes on'})") from err
         raise
     errors = ds["error"].values.astype(str)
     ok = ds.isel(clip=np.flatnonzero(errors == ""))
