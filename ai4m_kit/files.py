@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_orphans(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -41,6 +43,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove temporary files of ``path`` left by writers that were killed (their process is gone):
+    only names this module makes, ``.<name>.<pid>.<random>.tmp``."""
+    prefix = f".{path.name}."
+    for p in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+        pid = p.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            p.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .files import write_text_atomic
+from .files import atomic_path, write_text_atomic
 
 OWNER_FILE = ".ai4m-report"  # marks a folder `ai4m report` made: the only kind it writes into
 
@@ -54,7 +54,8 @@ def fetch_static_assets(static_dir: Path) -> bool:
                     data = tar.extractfile(member)
                     if data is None:
                         raise FileNotFoundError(member)
-                    (static_dir / name).write_bytes(data.read())
+                    with atomic_path(static_dir / name) as tmp:
+                        tmp.write_bytes(data.read())
             except (subprocess.SubprocessError, OSError, KeyError, IndexError) as err:
                 print(f"warning: could not fetch {package}@{version} from npm ({err}); "
                       "report pages will load it from a CDN", file=sys.stderr)

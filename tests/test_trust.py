@@ -501,3 +501,18 @@ def test_a_bad_clip_after_good_ones_keeps_their_results_and_says_so(tmp_path, ca
     rc, _, err = run_cli(capsys, "coverage", root, "--out", out, "--no-progress")
     assert_one_line_error(rc, err, "frame_0002.png", "finished clips are saved", "--skip-bad")
     assert [str(c) for c in cov.load(out)["clip"].values] == ["a_good/4k", "a_good/1080p"]
+
+
+def test_temporary_files_of_killed_writers_are_cleaned_up_only_when_ours(tmp_path):
+    from ai4m_kit.files import write_text_atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f".out.nc.{dead.pid}.abc123.tmp"  # as a killed writer leaves it
+    live = tmp_path / f".out.nc.{os.getpid()}.xyz.tmp"  # a writer still running (this process)
+    theirs = tmp_path / ".out.nc.notes.tmp"
+    for p in (orphan, live, theirs):
+        p.write_text("x")
+    write_text_atomic(tmp_path / "out.nc", "data")
+    assert not orphan.exists() and live.exists() and theirs.exists()
+    assert (tmp_path / "out.nc").read_text() == "data"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ai4m_kit.files import write_text_atomic
 from ai4m_kit.timing import interleaved_medians
 from ai4m_kit.linalg import eigh_triton
 from ai4m_kit.linalg.eigh_solvers import solve
@@ -199,10 +200,8 @@ def calibrate(
             choice[i][j] = best if best in contenders and med[best] < margin * med["torch"] else "torch"
     entry = {"dims": list(dims), "batches": list(batches), "choice": choice, "times": times}
     if save:
-        path = cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = _load()
         data[device_key(device, dtype)] = entry
-        path.write_text(json.dumps(data, indent=1))
+        write_text_atomic(cache_path(), json.dumps(data, indent=1))
         clear_memo()
     return entry

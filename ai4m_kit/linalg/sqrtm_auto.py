@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 import torch
 
+from ai4m_kit.files import write_text_atomic
 from ai4m_kit.timing import interleaved_medians
 from ai4m_kit.linalg.sqrtm_methods import matrix_root
 from ai4m_kit.linalg.sqrtm_reference import closed_form_grad, reference_covariance, reference_root
@@ -141,9 +142,7 @@ def _save() -> None:
     except (OSError, ValueError):
         pass
     entries.update(_memory)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True))
 
 
 def clear_memory_cache() -> None:
