@@ -19,6 +19,9 @@ import sys
 COMMANDS = {
     "sample": ("sample", "generate the embedded sample corpus (BSC4K layout: <clip>/4k, <clip>/1080p)"),
     "coverage": ("coverage", "per-frame SI, TI and colourfulness of a corpus, to NetCDF (resumable)"),
+    "degrade": ("degrade", "degrade a clip (bicubic, blur or BSRGAN downscaling), one parameter draw per clip"),
+    "upscale": ("upscale", "upscale a clip (nearest, bilinear, bicubic, Lanczos-3 or a trained SR network)"),
+    "train-sr": ("train_sr", "train a small video super-resolution network (blind or real degradations)"),
     "report": ("report", "execute every notebook and write an offline HTML report"),
     "bench": ("bench", "benchmarks that print ratios against a baseline measured in the same run"),
 }
