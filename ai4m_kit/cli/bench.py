@@ -1,4 +1,4 @@
-"""``ai4m bench coverage | sqrtm | eigh``: benchmarks that print ratios against a baseline measured
+"""``ai4m bench coverage | sqrtm | eigh | degrade | upscale``: benchmarks that print ratios against a baseline measured
 in the same run. The timing code lives in :mod:`ai4m_kit.bench`; this module only parses options."""
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _coverage_arguments(sub.add_parser("coverage", help="per-frame SI+TI time vs siti-tools (and FFmpeg's siti filter)"))
     _sqrtm_arguments(sub.add_parser("sqrtm", help="matrix square root: accuracy, speed vs NS-5, auto selection"))
     _eigh_arguments(sub.add_parser("eigh", help="batched eigh: speed vs torch.linalg.eigh, accuracy, auto choice"))
+    _degrade_arguments(sub.add_parser("degrade", help="degradations per frame (bicubic, blur, BSRGAN) vs Pillow bicubic"))
+    _upscale_arguments(sub.add_parser("upscale", help="nearest/bilinear/bicubic/Lanczos-3 upscaling time vs Pillow"))
 
 
 def _common(p: argparse.ArgumentParser, threads_default, threads_help: str) -> None:
@@ -167,3 +169,54 @@ def _run_eigh(args: argparse.Namespace) -> int:
         print(precision_report(ds))
     print(f"\nall targets met: {all_ok}")
     return 0
+
+
+def _upscale_arguments(p: argparse.ArgumentParser) -> None:
+    def frame_size(text: str) -> tuple[int, int]:
+        try:
+            w, h = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080; got {text!r}") from None
+        if w < 1 or h < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive WIDTHxHEIGHT; got {text!r}")
+        return w, h
+
+    p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds (median reported)")
+    p.add_argument("--size", type=frame_size, default=(1920, 1080), metavar="WxH", help="input frame size (default 1920x1080)")
+    p.add_argument("--scale", type=positive_float, default=2.0, help="upscaling factor > 1 (default 2)")
+    p.add_argument("--device", default="cpu", help="torch device for ours (Pillow runs on the CPU)")
+    p.set_defaults(run=_run_upscale)
+
+
+def _run_upscale(args: argparse.Namespace) -> int:
+    if not args.scale > 1:
+        raise CommandError(f"--scale must be > 1; got {args.scale:g}", 2)
+    _check_device(args.device)
+    from ai4m_kit.bench import upscale
+
+    return upscale.run(args)
+
+
+def _degrade_arguments(p: argparse.ArgumentParser) -> None:
+    def frame_size(text: str) -> tuple[int, int]:
+        try:
+            w, h = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080; got {text!r}") from None
+        if w < 2 or h < 2 or w % 2 or h % 2:
+            raise argparse.ArgumentTypeError(f"expected even width and height >= 2 (x2 degradations); got {text!r}")
+        return w, h
+
+    def run(args: argparse.Namespace) -> int:
+        _check_device(args.device)
+        from ai4m_kit.bench import degrade
+
+        return degrade.run(args)
+
+    p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timing rounds (median reported)")
+    p.add_argument("--size", type=frame_size, default=(1920, 1080), help="frame size WxH (default 1920x1080)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--draws", type=positive_int, default=8, help="BSRGAN parameter draws timed (default 8)")
+    p.set_defaults(run=run)
