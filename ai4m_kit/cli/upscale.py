@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help="PNG frame folder or video file")
     p.add_argument("dst", metavar="DST", help="output folder (created; an existing one must be empty)")
     p.add_argument("--method", default="lanczos3",
-                   help="nearest, bilinear, bicubic, lanczos3 (default; as Pillow) or a registered upscaler name")
+                   help="nearest, bilinear, bicubic, lanczos3 (default; as Pillow), a registered upscaler name, "
+                        "or a network file written by `ai4m train-sr --out NET.pt`")
     p.add_argument("--scale", type=positive_float, default=2.0, help="upscaling factor > 1 (default 2)")
     p.add_argument("--chunk", type=positive_int, default=8, help="frames per processing step (default 8)")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
@@ -49,7 +50,16 @@ def run(args: argparse.Namespace) -> int:
     src, dst = Path(args.src), Path(args.dst)
     if not args.scale > 1:
         raise CommandError(f"--scale must be > 1; got {args.scale:g}", 2)
-    if args.method not in available_upscalers():
+    method = args.method
+    if method.endswith(".pt"):
+        from ai4m_kit.train.sr import load_model
+
+        if not Path(method).is_file():
+            raise CommandError(f"--method {method}: no such network file")
+        method = load_model(method, args.device or "cpu")
+        if method.scale != args.scale:
+            raise CommandError(f"--scale {args.scale:g}: the network {args.method} upscales x{method.scale}", 2)
+    elif method not in available_upscalers():
         raise CommandError(f"--method {args.method!r}: unknown; available: {', '.join(available_upscalers())}", 2)
     if args.device is not None:
         from .bench import _check_device
@@ -68,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for codes in clip.iter_chunks(args.chunk, "rgb"):
             frames = codes.to(torch.float32).div_(peak_in).clamp_(0, 1)
-            up = upscale(frames, args.method, args.scale, chunk=args.chunk, device=args.device).cpu()
+            up = upscale(frames, method, args.scale, chunk=args.chunk, device=args.device).cpu()
             pixels = up.mul_(peak_out).round_().permute(0, 2, 3, 1).numpy().astype(out_dtype)
             for frame in pixels:
                 write_png(dst / f"frame_{written:0{digits}d}.png", frame)
