@@ -220,7 +220,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> float:
     if border:
         x, y = x[..., border:-border, border:-border], y[..., border:-border, border:-border]
     mse = float(((x.double() - y.double()) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
 def super_resolve(model: torch.nn.Module, lr: torch.Tensor, *, chunk: int = 8) -> torch.Tensor:
