@@ -59,6 +59,7 @@ class TrainResult:
     cached: bool = False
     path: Path | None = None
     seconds: float = 0.0
+    diverged_at: int | None = None  # first step with a non-finite loss (allow_nonfinite=True)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -83,6 +84,8 @@ def fit(
     cache: bool = True,
     progress: bool = True,
     desc: str = "train",
+    after_step: Callable[[torch.nn.Module, int], None] | None = None,
+    allow_nonfinite: bool = False,
 ) -> TrainResult:
     """Train ``model`` for ``steps`` optimiser steps; resume or load from the cache under ``key``.
 
@@ -101,6 +104,9 @@ def fit(
         cache: load a finished run with the same key, resume an unfinished one, save results.
         progress: show a tqdm progress bar.
         desc: progress bar label.
+        after_step: ``after_step(model, i)`` after each optimiser step (e.g. an EMA update).
+        allow_nonfinite: a non-finite loss ends training early and is recorded
+            (``diverged_at``), instead of raising: for studies that show divergence.
 
     Returns:
         The trained model (in eval mode), the logged history (one dict per step) and whether it
@@ -114,26 +120,27 @@ def fit(
     device = next(model.parameters()).device
     opt = optimizer(model.parameters()) if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    start, history = 0, []
+    start, history, diverged = 0, [], None
     if path is not None and path.is_file():
         try:
             state = torch.load(path, map_location=device, weights_only=False)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             start, history = int(state["step"]), list(state["history"])
+            diverged = state.get("diverged_at")
         except Exception as err:  # noqa: BLE001 - a damaged cache entry is retrained, never trusted
             raise ValueError(f"{path}: damaged training checkpoint ({type(err).__name__}: {err}); "
                              "delete it to train again") from err
-        if start >= steps:
+        if start >= steps or diverged is not None:
             model.eval()
-            return TrainResult(model, history, cached=True, path=path)
+            return TrainResult(model, history, cached=True, path=path, diverged_at=diverged)
 
     def save(done_steps: int) -> None:
         if path is None:
             return
         with atomic_path(path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done_steps,
-                        "history": history, "key": key}, tmp)
+                        "history": history, "key": key, "diverged_at": diverged}, tmp)
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
@@ -149,10 +156,16 @@ def fit(
             out = step(model, step_generator(seed, i), i)
             loss = out["loss"]
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {i}; lower the learning rate")
+                if not allow_nonfinite:
+                    raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {i}; lower the learning rate")
+                diverged = i
+                history.append({k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()})
+                break
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if after_step is not None:
+                after_step(model, i)
             history.append({k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()})
             i += 1
             bar.update(1)
@@ -169,4 +182,4 @@ def fit(
             signal.signal(signal.SIGTERM, previous)
     save(i)
     model.eval()
-    return TrainResult(model, history, cached=False, path=path, seconds=time.monotonic() - t0)
+    return TrainResult(model, history, cached=False, path=path, seconds=time.monotonic() - t0, diverged_at=diverged)
