@@ -1,4 +1,4 @@
-"""``ai4m bench coverage | sqrtm | eigh | degrade | upscale``: benchmarks that print ratios against a baseline measured
+"""``ai4m bench coverage | sqrtm | eigh | degrade | upscale | quality``: benchmarks that print ratios against a baseline measured
 in the same run. The timing code lives in :mod:`ai4m_kit.bench`; this module only parses options."""
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _eigh_arguments(sub.add_parser("eigh", help="batched eigh: speed vs torch.linalg.eigh, accuracy, auto choice"))
     _degrade_arguments(sub.add_parser("degrade", help="degradations per frame (bicubic, blur, BSRGAN) vs Pillow bicubic"))
     _upscale_arguments(sub.add_parser("upscale", help="nearest/bilinear/bicubic/Lanczos-3 upscaling time vs Pillow"))
+    _quality_arguments(sub.add_parser("quality", help="PSNR+SSIM per 1080p frame vs torchmetrics; VMAF subprocess overhead"))
+    _ssl_arguments(sub.add_parser("ssl", help="W-MSE whitening step (forward+backward) vs the official formulation"))
 
 
 def _common(p: argparse.ArgumentParser, threads_default, threads_help: str) -> None:
@@ -219,4 +221,40 @@ def _degrade_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=frame_size, default=(1920, 1080), help="frame size WxH (default 1920x1080)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--draws", type=positive_int, default=8, help="BSRGAN parameter draws timed (default 8)")
+    p.set_defaults(run=run)
+
+
+def _quality_arguments(p: argparse.ArgumentParser) -> None:
+    def run(args: argparse.Namespace) -> int:
+        _check_device(args.device)
+        from ai4m_kit.bench import quality
+
+        return quality.run(args)
+
+    p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op and libvmaf threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timing rounds (median reported)")
+    p.add_argument("--frames", type=positive_int, default=4, help="1080p frames per timed call (default 4)")
+    p.add_argument("--device", default="cpu", help="torch device for PSNR/SSIM, e.g. cpu or cuda")
+    p.add_argument("--no-vmaf", action="store_true", help="skip the VMAF section")
+    p.set_defaults(run=run)
+
+
+def _ssl_arguments(p: argparse.ArgumentParser) -> None:
+    def run(args: argparse.Namespace) -> int:
+        _check_device(args.device)
+        if args.w_size <= args.dim:
+            raise CommandError(f"--w-size must exceed --dim (about 2x recommended); got {args.w_size} and {args.dim}", 2)
+        if args.batch % args.w_size:
+            raise CommandError(f"--batch must be a multiple of --w-size; got {args.batch} and {args.w_size}", 2)
+        from ai4m_kit.bench import ssl
+
+        return ssl.run(args)
+
+    p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=20, help="interleaved timing rounds (median reported)")
+    p.add_argument("--w-size", type=positive_int, default=128, help="whitening sub-batch size (default 128)")
+    p.add_argument("--dim", type=positive_int, default=64, help="embedding dimension D (default 64)")
+    p.add_argument("--batch", type=positive_int, default=256, help="images per view (default 256)")
+    p.add_argument("--views", type=int, choices=range(2, 9), default=2, metavar="D_VIEWS", help="views d (default 2)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(run=run)
