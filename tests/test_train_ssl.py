@@ -100,3 +100,21 @@ def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path):
     a, b = torch.load(one), torch.load(two)
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-6)
     assert torch.allclose(a["w"], b["w"], atol=1e-6)
+
+
+def test_cli_ssl_train_and_eval(tmp_path, capsys):
+    from ai4m_kit.cli import main
+
+    ckpt = tmp_path / "w.pt"
+    assert main(["ssl", "train", "--method", "wmse2", "--data", "digits", "--profile", "smoke", "--steps", "3",
+                 "--out", str(ckpt), "--no-progress"]) == 0
+    assert "wmse2 on digits" in capsys.readouterr().out
+    assert main(["ssl", "eval", str(ckpt)]) == 0
+    assert "linear" in capsys.readouterr().out
+    theirs = tmp_path / "theirs.pt"
+    theirs.write_bytes(b"not ours")
+    assert main(["ssl", "train", "--data", "digits", "--profile", "smoke", "--steps", "3", "--out", str(theirs)]) == 1
+    assert "not written by ai4m ssl train" in capsys.readouterr().err and theirs.read_bytes() == b"not ours"
+    assert main(["ssl", "eval", str(theirs)]) == 1
+    assert main(["ssl", "train", "--data", "no-such-set", "--out", str(tmp_path / "x.pt")]) == 1
+    assert "neither an offline set" in capsys.readouterr().err

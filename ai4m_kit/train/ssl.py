@@ -43,7 +43,7 @@ class SSLConfig:
     emb: int = 32
     batch: int = 128
     w_size: int = 64
-    steps: int = 300
+    steps: int = 200
     lr: float = 3e-3
     weight_decay: float = 1e-6
     warmup: int = 30
