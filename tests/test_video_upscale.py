@@ -237,7 +237,7 @@ def test_cli_refuses_to_overwrite(tmp_path, capsys):
     assert [p.name for p in busy.iterdir()] == ["keep.txt"] and (busy / "keep.txt").read_text() == "mine"
     for dst in (tmp_path / "src", tmp_path / "src" / "inner"):
         assert main(["upscale", str(tmp_path / "src"), str(dst)]) == 2
-        assert "is SRC or inside it" in capsys.readouterr().err
+        assert "(SRC or inside it)" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "src").iterdir()) == ["f0.png"]
     assert main(["upscale", str(tmp_path / "src"), str(tmp_path / "o"), "--method", "nope"]) == 2
     err = capsys.readouterr().err.strip()

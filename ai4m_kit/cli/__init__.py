@@ -48,6 +48,25 @@ class _Parser(argparse.ArgumentParser):
         raise CommandError(f"{self.prog}: error: {message}", status=2)
 
 
+def check_output_folder(src, dst) -> None:
+    """Refuse an output folder that is the input, lies inside it, is a file or is not empty:
+    commands that write frames never overwrite their input or anyone's files."""
+    from pathlib import Path
+
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise CommandError(f"SRC {src}: no such frame folder or video file")
+    s, d = src.resolve(), dst.resolve()
+    if d == s:
+        raise CommandError(f"DST {dst}: is the source (SRC or inside it); inputs are never overwritten", 2)
+    if s.is_dir() and d.is_relative_to(s):
+        raise CommandError(f"DST {dst}: lies inside the source folder {src} (SRC or inside it); give a folder outside it", 2)
+    if dst.exists() and not dst.is_dir():
+        raise CommandError(f"DST {dst}: exists and is not a folder; nothing was changed", 2)
+    if dst.is_dir() and any(dst.iterdir()):
+        raise CommandError(f"DST {dst}: folder is not empty; give a new or empty folder (nothing was changed)", 2)
+
+
 def _command_module(name: str):
     return importlib.import_module(f"ai4m_kit.cli.{COMMANDS[name][0]}")
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import CommandError
+from . import CommandError, check_output_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,18 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
-def _check_dst(src: Path, dst: Path) -> None:
-    s, d = src.resolve(), dst.resolve()
-    if d == s:
-        raise CommandError(f"DST {dst}: is the source; refusing to overwrite the input", 2)
-    if s.is_dir() and d.is_relative_to(s):
-        raise CommandError(f"DST {dst}: lies inside the source folder {src}; give a folder outside it", 2)
-    if dst.exists() and not dst.is_dir():
-        raise CommandError(f"DST {dst}: exists and is not a folder; nothing was changed", 2)
-    if dst.is_dir() and any(dst.iterdir()):
-        raise CommandError(f"DST {dst}: folder is not empty; give a new or empty folder (nothing was changed)", 2)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -51,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ai4m_kit.video.degrade import degrade, degrade_params
 
     src, dst = Path(args.src), Path(args.dst)
-    if not src.exists():
-        raise CommandError(f"SRC {src}: no such frame folder or video file")
-    _check_dst(src, dst)
+    check_output_folder(src, dst)
     device = torch.device("cpu")
     if args.device is not None:
         from .bench import _check_device

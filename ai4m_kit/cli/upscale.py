@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import CommandError
+from . import CommandError, check_output_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,18 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=positive_int, default=8, help="frames per processing step (default 8)")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
     p.set_defaults(run=run)
-
-
-def _check_paths(src: Path, dst: Path) -> None:
-    if not src.exists():
-        raise CommandError(f"{src}: no such frame folder or video file")
-    s, d = src.resolve(), dst.resolve()
-    if d == s or s in d.parents:
-        raise CommandError(f"DST {dst}: is SRC or inside it; choose a folder outside {src} (inputs are never overwritten)", 2)
-    if dst.exists() and not dst.is_dir():
-        raise CommandError(f"DST {dst}: exists and is not a folder", 2)
-    if dst.is_dir() and any(dst.iterdir()):
-        raise CommandError(f"DST {dst}: folder is not empty; give a new or empty folder (nothing was written)", 2)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from .bench import _check_device
 
         _check_device(args.device)
-    _check_paths(src, dst)
+    check_output_folder(src, dst)
     clip = open_clip(src)
     depth = clip.bit_depth
     peak_in = float(2 ** depth - 1)
