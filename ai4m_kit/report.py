@@ -54,8 +54,8 @@ def fetch_static_assets(static_dir: Path) -> bool:
                     data = tar.extractfile(member)
                     if data is None:
                         raise FileNotFoundError(member)
-                    with atomic_path(static_dir / name) as tmp:
-                        tmp.write_bytes(data.read())
+                    with atomic_path(static_dir / name) as part:
+                        part.write_bytes(data.read())
             except (subprocess.SubprocessError, OSError, KeyError, IndexError) as err:
                 print(f"warning: could not fetch {package}@{version} from npm ({err}); "
                       "report pages will load it from a CDN", file=sys.stderr)
