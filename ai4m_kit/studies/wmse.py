@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 
 from ..profiles import pick, resolve_profile
-from ..train.ssl import METHODS, SSLConfig, config_for, evaluate, features, train_ssl
+from ..train.ssl import METHODS, SSLConfig, config_for, embeddings, evaluate, features, train_ssl
 
 TABLE7 = ("random", "nowhite", "simclr", "byol", "wmse2", "wmse4")
 TABLE10 = ("contrastive-white-l2", "contrastive-white")
@@ -96,7 +96,7 @@ def run(profile: str = "demo", dataset: str | os.PathLike = "mnist5k", *, method
         ev = evaluate(res.model, train.images, train.labels, test.images, test.labels)
         acc[i, j] = ev["linear"], ev["knn"]
         feats = features(res.model, test.images)
-        diag = collapse_diagnostics(feats)
+        diag = collapse_diagnostics(embeddings(res.model, test.images))
         test_rank[i, j], test_std[i, j] = diag["effective_rank"], diag["mean_std"]
         if j == 0 and m in sizes["umap"]:
             embed[i] = umap_embedding(feats.numpy(), seed=s)
@@ -124,17 +124,18 @@ def run(profile: str = "demo", dataset: str | os.PathLike = "mnist5k", *, method
                 "label": ("sample", test.labels.numpy()), "variant": list(TABLE10), "t10_step": np.arange(t10_steps)})
     ds["accuracy"].attrs.update(long_name="top-1 accuracy on the test split, frozen encoder features",
                                 probes="linear: logistic regression on standardised features; knn: 5-NN, Euclidean")
-    ds["test_effective_rank"].attrs["long_name"] = "effective rank of the test-set encoder features (Roy & Vetterli)"
-    ds["test_mean_std"].attrs["long_name"] = "mean per-dimension std of L2-normalised features (1/sqrt(D) if spread)"
+    ds["test_effective_rank"].attrs["long_name"] = "effective rank of the test-set embeddings (projector outputs; Roy & Vetterli)"
+    ds["test_mean_std"].attrs["long_name"] = "mean per-dimension std of L2-normalised embeddings (1/sqrt(D) if spread)"
     ds.attrs.update(profile=profile, dataset=train.name, source=train.source, device=str(device),
-                    ssl_config=str(asdict(cfg)), feature_dim=int(4 * cfg.width),
+                    ssl_config=str(asdict(cfg)), feature_dim=int(4 * cfg.width), embedding_dim=int(cfg.emb),
                     train_images=len(train), test_images=len(test),
                     training_seconds=round(float(sum(seconds.values())), 1))
     return ds
 
 
 def table7(ds: xr.Dataset):
-    """Mean ± std over seeds of linear and 5-NN accuracy (%) per method, with the collapse columns."""
+    """Mean ± std over seeds of linear and 5-NN accuracy (%) per method, with the collapse
+    diagnostics of the test-set embeddings (projector outputs, D = the embedding size)."""
     import pandas as pd
 
     rows = []
@@ -143,15 +144,15 @@ def table7(ds: xr.Dataset):
         rows.append({"method": str(m),
                      "linear %": f"{float(a.sel(probe='linear').mean()):.2f} ± {float(a.sel(probe='linear').std()):.2f}",
                      "5-NN %": f"{float(a.sel(probe='knn').mean()):.2f} ± {float(a.sel(probe='knn').std()):.2f}",
-                     "effective rank": f"{float(ds.test_effective_rank.sel(algorithm=m).mean()):.1f} / {ds.attrs['feature_dim']}",
-                     "mean std x sqrt(D)": f"{float(ds.test_mean_std.sel(algorithm=m).mean()) * np.sqrt(ds.attrs['feature_dim']):.2f}"})
+                     "embedding effective rank": f"{float(ds.test_effective_rank.sel(algorithm=m).mean()):.1f} / {ds.attrs['embedding_dim']}",
+                     "mean std x sqrt(D)": f"{float(ds.test_mean_std.sel(algorithm=m).mean()) * np.sqrt(ds.attrs['embedding_dim']):.2f}"})
     return pd.DataFrame(rows).set_index("method")
 
 
 def collapsed(ds: xr.Dataset, method: str) -> bool:
     """Collapse of a method's test features by the rule of :func:`ai4m_kit.ssl.collapse_diagnostics`
     (mean std below 0.1/sqrt(D), or effective rank below max(2, 1 % of D)), in every seed."""
-    d = ds.attrs["feature_dim"]
+    d = ds.attrs["embedding_dim"]
     std = ds.test_mean_std.sel(algorithm=method).values
     rank = ds.test_effective_rank.sel(algorithm=method).values
     return bool(np.all((std < 0.1 / np.sqrt(d)) | (rank < max(2.0, 0.01 * d))))
@@ -180,9 +181,9 @@ def conclusion(ds: xr.Dataset) -> str:
     if "nowhite" in methods and "wmse2" in methods:
         c_now, c_w = collapsed(ds, "nowhite"), collapsed(ds, "wmse2")
         parts.append(f"Without whitening the embedding collapses and with whitening it does not: "
-                     f"{'reproduced' if c_now and not c_w else 'not reproduced'} (effective rank of the test features: "
+                     f"{'reproduced' if c_now and not c_w else 'not reproduced'} (effective rank of the test embeddings: "
                      f"no whitening {float(ds.test_effective_rank.sel(algorithm='nowhite').mean()):.1f}, W-MSE 2 "
-                     f"{float(ds.test_effective_rank.sel(algorithm='wmse2').mean()):.1f} of {ds.attrs['feature_dim']}).")
+                     f"{float(ds.test_effective_rank.sel(algorithm='wmse2').mean()):.1f} of {ds.attrs['embedding_dim']}).")
     div = {str(v): int(ds.t10_diverged_at.sel(variant=v)) for v in ds.variant.values}
     steps = ds.sizes["t10_step"]
     said = "; ".join(f"{v}: " + (f"diverged at step {s}" if s >= 0 else f"finite for all {steps} steps")
@@ -207,7 +208,7 @@ def plot_curves(ds: xr.Dataset):
         ok = np.isfinite(r)
         rank.append(hv.Curve((steps[ok], r[ok]), "step", "effective rank", label=str(m)))
     return (hv.Overlay(loss).opts(title="training loss (mean over seeds)", logy=False, legend_position="right") +
-            hv.Overlay(rank).opts(title="effective rank of the batch features", legend_position="right")).cols(1)
+            hv.Overlay(rank).opts(title="effective rank of the batch embeddings", legend_position="right")).cols(1)
 
 
 def plot_table10(ds: xr.Dataset):

@@ -28,6 +28,7 @@ from ..profiles import pick, resolve_profile
 from .loop import TrainResult, cache_key, fit
 
 KINDS = ("blind", "real")
+RECIPE_VERSION = 1  # part of the cache key: bumped when a recipe's behaviour changes
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def train_sr(kind: str, clips: list[Clip], cfg: SRConfig, *, seed: int = 0, devi
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     device = torch.device(device)
     model = build_model(kind, cfg, seed).to(device)
-    key = cache_key({"recipe": "sr", "kind": kind, "seed": seed, **asdict(cfg)}, data_key(clips))
+    key = cache_key({"recipe": "sr", "recipe_version": RECIPE_VERSION, "kind": kind, "seed": seed, **asdict(cfg)},
+                    data_key(clips))
 
     def step(net, g, i):
         hr = _sample(clips, cfg, g)

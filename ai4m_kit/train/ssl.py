@@ -31,6 +31,7 @@ from ..profiles import pick, resolve_profile
 from .ddp import local_slice, rank_and_world
 from .loop import TrainResult, cache_key, fit
 
+RECIPE_VERSION = 2  # part of the cache key: bumped when a recipe's behaviour or logged values change
 METHODS = ("wmse2", "wmse4", "simclr", "byol", "nowhite", "contrastive-white-l2", "contrastive-white", "random")
 VIEWS = {"wmse4": 4}
 
@@ -125,7 +126,7 @@ def train_ssl(method: str, images: torch.Tensor, cfg: SSLConfig, *, seed: int = 
     """Train ``method`` on ``images`` ``(N, C, H, W)`` (uint8 or float in [0, 1]).
 
     History: ``loss`` per step and, every ``diagnose_every`` steps, the collapse diagnostics of the
-    batch's embeddings (``effective_rank``, ``mean_std``).
+    batch's embeddings (projector outputs: ``effective_rank``, ``mean_std``).
     """
     from ..data.augment import multi_view
     from ..ssl import collapse_diagnostics, ema_momentum, ema_update
@@ -147,7 +148,8 @@ def train_ssl(method: str, images: torch.Tensor, cfg: SSLConfig, *, seed: int = 
         raise ValueError(f"batch {cfg.batch} must be divisible by the {world} processes")
     if world > 1:
         cache = False  # every process must train: a cache hit on one rank would leave the others waiting
-    key = cache_key({"recipe": "ssl", "method": method, "seed": seed, **asdict(cfg)}, data_key)
+    key = cache_key({"recipe": "ssl", "recipe_version": RECIPE_VERSION, "method": method, "seed": seed,
+                     **asdict(cfg)}, data_key)
     trained = model
     if world > 1:
         trained = nn.parallel.DistributedDataParallel(model)
@@ -160,8 +162,8 @@ def train_ssl(method: str, images: torch.Tensor, cfg: SSLConfig, *, seed: int = 
         loss = ssl_loss(method, model if world == 1 else net.module, views, cfg, g)
         out = {"loss": loss}
         if diagnose_every and i % diagnose_every == 0:
-            with torch.no_grad():
-                diag = collapse_diagnostics(model.encoder(views[0]).float())
+            with torch.no_grad():  # on the embeddings the loss sees (projector outputs)
+                diag = collapse_diagnostics(model(views[0]).float())
             out.update(effective_rank=diag["effective_rank"], mean_std=diag["mean_std"])
         return out
 
@@ -192,6 +194,17 @@ def features(model: SSLModel, images: torch.Tensor, *, batch: int = 512) -> torc
     with torch.no_grad():
         for s in range(0, images.shape[0], batch):
             out.append(model.encoder(_prepare(images[s:s + batch]).to(dev)).float().cpu())
+    return torch.cat(out)
+
+
+def embeddings(model: SSLModel, images: torch.Tensor, *, batch: int = 512) -> torch.Tensor:
+    """Projector outputs ``(N, emb)`` of ``images``: what the SSL loss sees, where collapse shows."""
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for s in range(0, images.shape[0], batch):
+            out.append(model(_prepare(images[s:s + batch]).to(dev)).float().cpu())
     return torch.cat(out)
 
 
