@@ -251,9 +251,9 @@ _MADV_HUGEPAGE = 14  # Linux
 def _empty_output(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``torch.empty``, asking Linux for transparent huge pages on a large CPU result.
 
-    A 4K float frame is 100 MB; faulting it in 4 KiB pages costs about as much as the whole
-    resampling (measured 35 ms vs 17 ms with huge pages on the bench machine). Best effort: any
-    failure (other OS, THP off) leaves an ordinary tensor.
+    A 4K float frame is 100 MB, and faulting it in 4 KiB pages is a large share of the resampling
+    time (``ai4m bench upscale`` shows it). Best effort: any failure (other OS, THP off) leaves an
+    ordinary tensor.
     """
     out = torch.empty(shape, dtype=dtype, device=device)
     nbytes = out.numel() * out.element_size()
