@@ -96,7 +96,7 @@ def auto_grid(batches: list[int], dims: list[int], dtype: torch.dtype, device: s
         for b in batches:
             if calibrate:
                 sqrtm_auto.calibrate(n, b, dtype, device, grad=True, repeats=max(3, repeats // 2))
-            choice = sqrtm_auto.choose_method((b, n, n), dtype, device, grad=True, tol=tol)
+            sqrtm_auto.choose_method((b, n, n), dtype, device, grad=True, tol=tol)  # measures the entry if missing
             entry = sqrtm_auto._load()[sqrtm_auto.cache_key(n, b, dtype, device, inverse=False, grad=True)]
             chosen = sqrtm_auto.pick(entry, tol)
             qualified = [k for k, v in entry["candidates"].items() if v["error"] <= tol] or [chosen]
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     dtype = DTYPES[args.dtype]
     dev = torch.device(args.device)
     print(f"ai4m bench sqrtm  device={dev} threads={threads} dtype={args.dtype} torch={torch.__version__}")
-    print(f"inputs: sample covariances of 2n Gaussian samples + 1e-3 I (condition number about 30)\n")
+    print("inputs: sample covariances of 2n Gaussian samples + 1e-3 I (condition number about 30)\n")
 
     if 1 in args.sections:
         _section_accuracy(args, dtype, dev)
