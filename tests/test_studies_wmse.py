@@ -27,6 +27,9 @@ def test_run_table_and_conclusion():
     for finding in ("every SSL method above it", "W-MSE 4 best", "Without whitening", "Table 10"):
         assert finding in text
     assert text.count("reproduced") >= 4
+    again = study.run("smoke", dataset="digits", methods=("random", "nowhite", "wmse2", "wmse4"), seeds=(0,),
+                      ssl_config=TINY, progress=False)  # from the result cache
+    assert again.identical(ds)
 
 
 def test_collapse_rule_and_unknown_inputs():

@@ -79,6 +79,18 @@ def run(profile: str = "demo", dataset: str | os.PathLike = "mnist5k", *, method
     data_key = f"{train.name}:{len(train)}:{int(train.images.float().sum())}:{int(train.labels.sum())}"
     if not isinstance(dataset, str) or Path(dataset).exists():
         data_key += fingerprint(dataset)
+    result = None
+    if cache:  # the whole result, so that a rerun skips evaluation and UMAP too
+        from ..train import cache_key, cache_root
+        from ..train.ssl import RECIPE_VERSION
+
+        key = cache_key({"study": "wmse", "recipe_version": RECIPE_VERSION, "cfg": asdict(cfg), "methods": list(methods),
+                         "seeds": list(seeds), "device": str(device), **{k: list(v) if isinstance(v, tuple) else v
+                                                                          for k, v in sizes.items()}}, data_key)
+        result = cache_root().parent / "studies" / f"wmse-{key}.nc"
+        if result.is_file():
+            with xr.open_dataset(result, engine="scipy") as cached:
+                return cached.load()
     acc = np.full((len(methods), len(seeds), 2), np.nan)
     loss = np.full((len(methods), len(seeds), cfg.steps), np.nan)
     rank = np.full_like(loss, np.nan)
@@ -130,6 +142,11 @@ def run(profile: str = "demo", dataset: str | os.PathLike = "mnist5k", *, method
                     ssl_config=str(asdict(cfg)), feature_dim=int(4 * cfg.width), embedding_dim=int(cfg.emb),
                     train_images=len(train), test_images=len(test),
                     training_seconds=round(float(sum(seconds.values())), 1))
+    if result is not None:
+        from ..files import atomic_path
+
+        with atomic_path(result) as tmp:
+            ds.to_netcdf(tmp, engine="scipy")
     return ds
 
 
