@@ -6,51 +6,10 @@ from __future__ import annotations
 import argparse
 
 from . import CommandError
+from .options import check_device, even_frame_size, frame_size, positive_float, positive_int, positive_ints
 
 DTYPE_NAMES = ("float32", "float64")
 COVERAGE_SIZES = ("360p", "1080p", "2160p")
-
-
-def positive_int(text: str) -> int:
-    """argparse type for an integer >= 1.
-
-    Example:
-        >>> positive_int("3")
-        3
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
-    return value
-
-
-def positive_ints(text: str) -> list[int]:
-    """argparse type for comma-separated positive integers, e.g. ``--dims 4,8,16``.
-
-    Example:
-        >>> positive_ints("4, 8,16")
-        [4, 8, 16]
-    """
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers; got {text!r}")
-    return values
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,17 +27,6 @@ def _common(p: argparse.ArgumentParser, threads_default, threads_help: str) -> N
     p.add_argument("--threads", type=positive_int, default=threads_default, help=threads_help)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--repeats", type=positive_int, default=7, help="interleaved timing rounds (median reported)")
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise CommandError(f"--device {device!r}: not a torch device ({err})", 2) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CommandError(f"--device {device}: CUDA is not available on this machine", 2)
 
 
 def _coverage_arguments(p: argparse.ArgumentParser) -> None:
@@ -99,7 +47,7 @@ def _coverage_arguments(p: argparse.ArgumentParser) -> None:
 def _run_coverage(args: argparse.Namespace) -> int:
     from ai4m_kit.bench import coverage
 
-    _check_device(args.device)
+    check_device(args.device)
     return coverage.run(args)
 
 
@@ -123,7 +71,7 @@ def _run_sqrtm(args: argparse.Namespace) -> int:
     bad = sorted(set(args.sections) - {1, 2, 3, 4})
     if bad:
         raise CommandError(f"--sections: no section {bad[0]} (have 1, 2, 3, 4)", 2)
-    _check_device(args.device)
+    check_device(args.device)
     from ai4m_kit.bench import sqrtm
 
     return sqrtm.run(args)
@@ -153,7 +101,7 @@ def _eigh_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eigh(args: argparse.Namespace) -> int:
-    _check_device(args.device)
+    check_device(args.device)
     import torch
 
     from ai4m_kit.bench import eigh
@@ -174,15 +122,6 @@ def _run_eigh(args: argparse.Namespace) -> int:
 
 
 def _upscale_arguments(p: argparse.ArgumentParser) -> None:
-    def frame_size(text: str) -> tuple[int, int]:
-        try:
-            w, h = (int(v) for v in text.lower().split("x"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080; got {text!r}") from None
-        if w < 1 or h < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive WIDTHxHEIGHT; got {text!r}")
-        return w, h
-
     p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds (median reported)")
     p.add_argument("--size", type=frame_size, default=(1920, 1080), metavar="WxH", help="input frame size (default 1920x1080)")
@@ -194,31 +133,22 @@ def _upscale_arguments(p: argparse.ArgumentParser) -> None:
 def _run_upscale(args: argparse.Namespace) -> int:
     if not args.scale > 1:
         raise CommandError(f"--scale must be > 1; got {args.scale:g}", 2)
-    _check_device(args.device)
+    check_device(args.device)
     from ai4m_kit.bench import upscale
 
     return upscale.run(args)
 
 
 def _degrade_arguments(p: argparse.ArgumentParser) -> None:
-    def frame_size(text: str) -> tuple[int, int]:
-        try:
-            w, h = (int(v) for v in text.lower().split("x"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080; got {text!r}") from None
-        if w < 2 or h < 2 or w % 2 or h % 2:
-            raise argparse.ArgumentTypeError(f"expected even width and height >= 2 (x2 degradations); got {text!r}")
-        return w, h
-
     def run(args: argparse.Namespace) -> int:
-        _check_device(args.device)
+        check_device(args.device)
         from ai4m_kit.bench import degrade
 
         return degrade.run(args)
 
     p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timing rounds (median reported)")
-    p.add_argument("--size", type=frame_size, default=(1920, 1080), help="frame size WxH (default 1920x1080)")
+    p.add_argument("--size", type=even_frame_size, default=(1920, 1080), help="frame size WxH (default 1920x1080)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--draws", type=positive_int, default=8, help="BSRGAN parameter draws timed (default 8)")
     p.set_defaults(run=run)
@@ -226,7 +156,7 @@ def _degrade_arguments(p: argparse.ArgumentParser) -> None:
 
 def _quality_arguments(p: argparse.ArgumentParser) -> None:
     def run(args: argparse.Namespace) -> int:
-        _check_device(args.device)
+        check_device(args.device)
         from ai4m_kit.bench import quality
 
         return quality.run(args)
@@ -241,7 +171,7 @@ def _quality_arguments(p: argparse.ArgumentParser) -> None:
 
 def _ssl_arguments(p: argparse.ArgumentParser) -> None:
     def run(args: argparse.Namespace) -> int:
-        _check_device(args.device)
+        check_device(args.device)
         if args.w_size <= args.dim:
             raise CommandError(f"--w-size must exceed --dim (about 2x recommended); got {args.w_size} and {args.dim}", 2)
         if args.batch % args.w_size:

@@ -11,7 +11,7 @@ from . import CommandError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.video.descriptors import DEFINITIONS
 
-    from .bench import positive_int
+    from .options import positive_int
 
     p.description = ("Per-frame SI/TI (ITU-T P.910) and colourfulness of every frame folder or video file under "
                      "PATH...; resumable: clips already in --out with the same files and parameters are kept.")
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise CommandError(f"{p}: no such file or folder")
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
     set_threads(args.threads)
     defs = DEFINITIONS if args.definition == "both" else (args.definition,)
     dtype = torch.float64 if args.float64 else torch.float32

@@ -17,7 +17,7 @@ from . import CommandError, check_output_folder
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.video.degrade import KINDS
 
-    from .bench import positive_int
+    from .options import positive_int
 
     p.add_argument("src", metavar="SRC", help="PNG frame folder or video file")
     p.add_argument("dst", metavar="DST", help="output folder (new or empty): frame_NNNN.png and degradation.json")
@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(src, dst)
     device = torch.device("cpu")
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
         device = torch.device(args.device)
     clip = open_clip(src)
     height, width = clip.size

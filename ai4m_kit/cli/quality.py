@@ -11,7 +11,7 @@ from . import CommandError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.quality.vmaf import MODELS
 
-    from .bench import positive_int
+    from .options import positive_int
 
     p.description = ("Measure the distorted clip DIST against the reference REF (PNG frame folders or video files), "
                      "frame by frame, streaming in chunks; write the per-frame values to a NetCDF file and print "
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not is_quality_file(out):
         raise CommandError(f"--out {out}: exists and is not an ai4m quality output; not overwritten (nothing was written)", 2)
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
     try:
         ds = measure_pair(args.ref, args.dist, metrics, chunk=args.chunk, channel=args.channel, matrix=args.matrix,
                           y_range=args.y_range, crop_border=args.crop_border, downsample=not args.no_downsample,

@@ -19,7 +19,7 @@ MARK = "ai4m-kit ssl encoder"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.train.ssl import METHODS
 
-    from .bench import positive_int
+    from .options import positive_int
 
     sub = p.add_subparsers(dest="ssl", required=True, parser_class=type(p), metavar="ACTION")
     t = sub.add_parser("train", help="train an encoder; writes a checkpoint (cached runs load at once)")
@@ -53,9 +53,9 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError(f"--out {out}: exists and was not written by ai4m ssl train; choose another file")
     rank, world = init_from_env()
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = config_for(args.profile, **({"steps": args.steps} if args.steps else {}))
     train, test = load_images(args.data, seed=args.seed)

@@ -13,7 +13,7 @@ VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".ts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .bench import positive_float, positive_int
+    from .options import positive_float, positive_int
 
     p.description = ("Plan the sessions of a pairwise expert-viewing test (reference, A, B; BT.500), render each "
                      "session as one video, print scoring sheets, and analyse the votes (MOS, CI95, Pearson and "

@@ -11,7 +11,7 @@ from . import CommandError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .bench import positive_int
+    from .options import positive_int
 
     p.add_argument("corpus", help="folder of HR clips: <clip>/4k frame folders, frame folders or video files")
     p.add_argument("--kind", choices=("blind", "real"), default="blind",
@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise CommandError(f"--out {out}: is a folder; give a .pt file name", 2)
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = config_for(args.profile, **({"steps": args.steps} if args.steps else {}))
     clips = load_hr_clips(args.corpus, max_frames=cfg.max_frames)

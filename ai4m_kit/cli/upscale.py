@@ -10,7 +10,7 @@ from . import CommandError, check_output_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .bench import positive_float, positive_int
+    from .options import positive_float, positive_int
 
     p.description = ("Upscale every frame of SRC (a PNG frame folder or a video file) into the new folder DST as "
                      "frame_NNNN.png (8-bit, or 16-bit when SRC has more than 8 bits per channel) with upscale.json "
@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     elif method not in available_upscalers():
         raise CommandError(f"--method {args.method!r}: unknown; available: {', '.join(available_upscalers())}", 2)
     if args.device is not None:
-        from .bench import _check_device
+        from .options import check_device
 
-        _check_device(args.device)
+        check_device(args.device)
     check_output_folder(src, dst)
     clip = open_clip(src)
     depth = clip.bit_depth

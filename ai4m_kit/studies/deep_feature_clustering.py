@@ -27,6 +27,7 @@ import xarray as xr
 
 from ..profiles import pick, resolve_profile
 from ..train.sr import SRConfig, config_for, evaluate, load_hr_clips, split_clips, super_resolve, train_sr
+from ..viz import umap_embedding
 
 KINDS = ("recorded", "bicubic", "blur", "bsrgan")
 MODELS = ("blind", "real")
@@ -163,18 +164,6 @@ def _result_path(profile: str, cfg: SRConfig, clips, root: Path, seed: int, laye
     key = cache_key({"study": "deep_feature_clustering", "profile": profile, "sr": asdict(cfg), "seed": seed,
                      "layers": list(layers), "device": device, **_sizes(profile)}, data_key(clips) + recorded)
     return cache_root().parent / "studies" / f"deep_feature_clustering-{key}.nc"
-
-
-def umap_embedding(x: np.ndarray, *, seed: int = 0, n_epochs: int | None = None) -> np.ndarray:
-    """Seeded 2-D UMAP of standardised rows of ``x`` ``(N, C)``."""
-    import warnings
-
-    import umap
-
-    z = (x - x.mean(0)) / (x.std(0) + 1e-12)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="n_jobs value")
-        return umap.UMAP(n_components=2, random_state=seed, n_epochs=n_epochs).fit_transform(z)
 
 
 def calinski_harabasz(x: np.ndarray, labels: np.ndarray) -> float:
@@ -380,3 +369,11 @@ def crop_strip(ds: xr.Dataset, clip: str | None = None, frame: int = 0, size: in
         out = super_resolve(net, source.to(next(net.parameters()).device)).cpu()
         strip[f"{name} network"] = img(out[..., ys, xs])
     return strip
+
+
+def plot_strip(strip: dict[str, np.ndarray], size: int = 220):
+    """The crops of :func:`crop_strip` side by side (HoloViews RGB panels, 4 per row)."""
+    import holoviews as hv
+
+    return hv.Layout([hv.RGB(img, label=name).opts(width=size, height=size, xaxis=None, yaxis=None)
+                      for name, img in strip.items()]).cols(4)

@@ -357,3 +357,10 @@ def plot_objective_vs_mos(comparison, analysis, objective: dict[str, dict[str, f
             title=f"{metric}: PLCC {row['plcc']:.2f}, SROCC {row['srocc']:.2f} (SIMULATED panel)", width=420,
             height=340, xlabel=metric))
     return hv.Layout(panels).cols(3)
+
+
+def screening_summary(result, panel) -> str:
+    """One sentence: whom each screening rejected, against the inattentive viewers planted in the
+    SIMULATED panel."""
+    return (f"Screening of the SIMULATED panel: Pearson rejected {result.rejected['pearson']}, BT.500 rejected "
+            f"{result.rejected['bt500']}; planted inattentive viewers {panel.outliers}.")

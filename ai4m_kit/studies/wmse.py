@@ -65,7 +65,7 @@ def run(profile: str = "demo", dataset: str | os.PathLike = "mnist5k", *, method
 
     from ..files import fingerprint
     from ..ssl import collapse_diagnostics
-    from .deep_feature_clustering import umap_embedding
+    from ..viz import umap_embedding
 
     profile = resolve_profile(profile)
     sizes = _sizes(profile)

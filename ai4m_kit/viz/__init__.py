@@ -1,8 +1,11 @@
-"""HoloViews set-up in one place: bokeh backend, inline resources for offline HTML reports."""
+"""HoloViews set-up in one place (bokeh backend, inline resources for offline HTML reports) and the
+seeded 2-D UMAP embedding the studies plot."""
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 
 def setup(inline: bool | None = None):
@@ -32,3 +35,15 @@ def setup(inline: bool | None = None):
         hv.opts.Image(width=480, height=270, cmap="gray"),
     )
     return hv
+
+
+def umap_embedding(x: np.ndarray, *, seed: int = 0, n_epochs: int | None = None) -> np.ndarray:
+    """Seeded 2-D UMAP of standardised rows of ``x`` ``(N, C)``."""
+    import warnings
+
+    import umap
+
+    z = (x - x.mean(0)) / (x.std(0) + 1e-12)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_jobs value")
+        return umap.UMAP(n_components=2, random_state=seed, n_epochs=n_epochs).fit_transform(z)
