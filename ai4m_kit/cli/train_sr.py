@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = config_for(args.profile, **({"steps": args.steps} if args.steps else {}))
     clips = load_hr_clips(args.corpus, max_frames=cfg.max_frames)
+    if len(clips) < 2:
+        raise CommandError(f"{args.corpus}: holds {len(clips)} clip; training needs at least two (one is held out "
+                           "to measure PSNR against bicubic)")
     train, held = split_clips(clips)
     try:
         res = train_sr(args.kind, train, cfg, seed=args.seed, device=device, progress=not args.no_progress,
