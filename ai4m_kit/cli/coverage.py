@@ -11,7 +11,7 @@ from . import CommandError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.video.descriptors import DEFINITIONS
 
-    from .options import positive_int
+    from .options import descriptor_names, positive_int
 
     p.description = ("Per-frame SI/TI (ITU-T P.910) and colourfulness of every frame folder or video file under "
                      "PATH...; resumable: clips already in --out with the same files and parameters are kept.")
@@ -31,22 +31,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "matching clips kept")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="dask.distributed scheduler address: one task per clip")
-    p.add_argument("--chunk", type=positive_int, default=8, help="frames per processing step")
-    p.add_argument("--device", default=None, help="torch device (default cpu)")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="torch intra-op threads (default 1: the per-frame work is memory-bound; "
-                        "use --scheduler to spread clips over cores and machines)")
+    p.add_argument("--descriptors", type=descriptor_names, default=("si", "ti", "cf"), metavar="LIST",
+                   help="which descriptors to compute, comma-separated among si,ti,cf (default all; "
+                        "the others are NaN)")
+    p.add_argument("--chunk", type=positive_int, default=8,
+                   help="frames in flight per clip (memory: about 2 x chunk decoded frames; default 8)")
+    p.add_argument("--device", default=None,
+                   help="default: NumPy on CPU threads; a torch device such as cuda runs the torch descriptors")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="compute threads per clip (default: the CPU count, at most 4); the file is decoded "
+                        "in another thread meanwhile. Use --scheduler to spread clips over machines")
     p.add_argument("--float64", action="store_true", help="compute in float64 (reference accuracy)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ai4m_kit.video.coverage import without_dask
+
+    if args.scheduler is not None:
+        return _run(args)
+    with without_dask():  # xarray would import dask (about a second) to test for dask arrays
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
     from ai4m_kit.data import DataError
-    from ai4m_kit.timing import set_threads
     from ai4m_kit.video.coverage import DEFINITIONS, coverage_table, pooled, run_corpus
 
     out = Path(args.out)
@@ -61,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
         from .options import check_device
 
         check_device(args.device)
-    set_threads(args.threads)
     defs = DEFINITIONS if args.definition == "both" else (args.definition,)
-    dtype = torch.float64 if args.float64 else torch.float32
+    dtype = "float64" if args.float64 else "float32"
     try:
         ds = run_corpus(args.paths, out=out, definitions=defs, chunk=args.chunk, device=args.device, dtype=dtype,
                         scheduler=args.scheduler, progress=not args.no_progress, save_every=args.save_every,
-                        color_range=args.color_range, skip_bad=args.skip_bad, replace=args.force)
+                        color_range=args.color_range, skip_bad=args.skip_bad, replace=args.force,
+                        descriptors=args.descriptors, threads=args.threads)
     except KeyboardInterrupt:
         raise CommandError(f"interrupted; finished clips are saved in {out} and a rerun resumes", 130) from None
     except DataError as err:
@@ -90,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
         for d in table["definition"].values:
             for r in table["resolution"].values:
                 t = table.sel(definition=d, resolution=r)
-                print(f"  {d} {r}: {int(t['n_clips'])} clips, SI range {float(t['range_si']):.1f}, "
-                      f"TI range {float(t['range_ti']):.1f}, CF range {float(t['range_cf']):.1f}, "
-                      f"hull SI-TI {float(t['hull_si_ti']):.0f}, hull SI-CF {float(t['hull_si_cf']):.0f}")
+                parts = [f"{k.upper()} range {float(t[f'range_{k}']):.1f}" for k in args.descriptors]
+                if {"si", "ti"} <= set(args.descriptors):
+                    parts.append(f"hull SI-TI {float(t['hull_si_ti']):.0f}")
+                if {"si", "cf"} <= set(args.descriptors):
+                    parts.append(f"hull SI-CF {float(t['hull_si_cf']):.0f}")
+                print(f"  {d} {r}: {int(t['n_clips'])} clips, " + ", ".join(parts))
     return 1 if len(ok["clip"]) < len(ds["clip"]) else 0

@@ -49,6 +49,21 @@ def positive_float(text: str) -> float:
     return value
 
 
+def descriptor_names(text: str) -> tuple[str, ...]:
+    """argparse type for ``--descriptors si,ti,cf`` (any non-empty subset, canonical order).
+
+    Example:
+        >>> descriptor_names("cf,si")
+        ('si', 'cf')
+    """
+    from ai4m_kit.video.coverage import descriptor_set
+
+    try:
+        return descriptor_set(text.lower())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def check_device(device: str) -> None:
     import torch
 

@@ -8,6 +8,11 @@ A clip reader exposes ``len(clip)``, ``clip.size`` (H, W), ``clip.bit_depth``, `
 - ``mode="y"``: ``(H, W)`` luma code values (``(T, H, W)`` per chunk). For video files this is the
   stored Y plane (``uint8``/``int32``, in the file's range, usually limited); for RGB PNG frames it is
   BT.709 luma ``0.2126 R + 0.7152 G + 0.0722 B`` as ``float32`` in the frame's code range (full range).
+
+``clip.iter_planes()`` streams the decoder's own planes as NumPy arrays, one decode and no colour
+conversion (what :mod:`ai4m_kit.video.coverage` reads): ``("ycbcr", (Y, Cb, Cr))`` for planar Y'CbCr
+video (chroma at its stored resolution), ``("y", (Y,))`` for grey video and ``("rgb", (R, G, B))`` for
+RGB video and PNG frames. torch is imported only by the tensor methods.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from .errors import DataError
 from .png import png_header, read_png
@@ -40,11 +44,14 @@ def rgb_to_luma(rgb: torch.Tensor) -> torch.Tensor:
     """BT.709 luma of ``(..., 3, H, W)`` RGB code values, as float32 ``(..., H, W)``.
 
     Example:
+        >>> import torch
         >>> rgb_to_luma(torch.full((3, 2, 2), 100, dtype=torch.uint8))[0, 0].item()
         100.0
     """
     if rgb.ndim < 3 or rgb.shape[-3] != 3:
         raise ValueError(f"rgb must be (..., 3, H, W); got shape {tuple(rgb.shape)}")
+    import torch
+
     x = rgb.to(torch.float32)
     return BT709_LUMA[0] * x[..., 0, :, :] + BT709_LUMA[1] * x[..., 1, :, :] + BT709_LUMA[2] * x[..., 2, :, :]
 
@@ -90,10 +97,16 @@ class FrameFolder:
     def __repr__(self) -> str:
         return f"FrameFolder({str(self.path)!r}, frames={len(self)}, size={self.size}, bit_depth={self.bit_depth})"
 
-    def _rgb(self, i: int) -> torch.Tensor:
+    def _rgb_array(self, i: int) -> np.ndarray:
         arr = read_png(self.files[i])
         if arr.shape[:2] != self.size:
             raise DataError(f"{self.files[i]}: size {arr.shape[1]}x{arr.shape[0]} differs from the folder's")
+        return arr
+
+    def _rgb(self, i: int) -> torch.Tensor:
+        import torch
+
+        arr = self._rgb_array(i)
         t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
         return t if arr.dtype == np.uint8 else t.to(torch.int32)
 
@@ -111,8 +124,17 @@ class FrameFolder:
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1; got {chunk}")
         stop = len(self) if stop is None else min(stop, len(self))
+        import torch
+
         for s in range(start, stop, chunk):
             yield torch.stack([self.read(i, mode) for i in range(s, min(s + chunk, stop))])
+
+    def iter_planes(self, start: int = 0, stop: int | None = None, threads: int = 0):
+        """Yield ``("rgb", (R, G, B))`` per frame: NumPy ``(H, W)`` planes (``uint8``/``uint16``)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for i in range(start, stop):
+            arr = self._rgb_array(i)
+            yield "rgb", (arr[..., 0], arr[..., 1], arr[..., 2])
 
 
 COLOR_RANGES = ("limited", "full")
@@ -147,6 +169,7 @@ class VideoFile:
                 self._frames = stream.frames or None
                 self._expected, self._exact = self._promised_frames(container, stream)
                 cr = ctx.color_range
+                space = int(ctx.colorspace or 2)
         except DataError:
             raise
         except Exception as err:
@@ -165,6 +188,13 @@ class VideoFile:
             self.color_range, self.color_range_source = "limited", "tag"
         else:
             self.color_range, self.color_range_source = "limited", "assumed"
+        # AVColorSpace: 1 BT.709, 5 BT.470BG, 6 SMPTE 170M, 9/10 BT.2020; untagged: by height, as
+        # players do (BT.709 from 720 lines up, else BT.601).
+        tagged = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+        if space in tagged:
+            self.matrix, self.matrix_source = tagged[space], "tag"
+        else:
+            self.matrix, self.matrix_source = ("bt709" if self.size[0] >= 720 else "bt601"), "assumed"
         self.name = self.path.stem
 
     def _promised_frames(self, container, stream) -> tuple[int | None, bool]:
@@ -205,6 +235,8 @@ class VideoFile:
         return f"VideoFile({str(self.path)!r}, size={self.size}, pix_fmt={self.pix_fmt!r}, range={self.color_range})"
 
     def _convert(self, frame, mode: str) -> torch.Tensor:
+        import torch
+
         if mode == "y":
             if self.pix_fmt.startswith(("rgb", "bgr", "gbr")):
                 return rgb_to_luma(self._convert(frame, "rgb"))
@@ -224,19 +256,24 @@ class VideoFile:
         arr >>= 16 - self.bit_depth
         return torch.from_numpy(arr.transpose(2, 0, 1).copy())
 
-    def _decode(self, mode: str, start: int = 0, stop: int | None = None) -> Iterator[torch.Tensor]:
+    def _decode(self, mode: str, start: int = 0, stop: int | None = None, threads: int = 0) -> Iterator:
         import av
 
-        _check_mode(mode)
+        if mode != "planes":
+            _check_mode(mode)
         decoded = 0
         try:
             with av.open(str(self.path)) as container:
-                for i, frame in enumerate(container.decode(video=0)):
+                stream = container.streams.video[0]
+                if threads > 0:
+                    stream.thread_type = "AUTO"
+                    stream.thread_count = threads
+                for i, frame in enumerate(container.decode(stream)):
                     if stop is not None and i >= stop:
                         return
                     decoded += 1
                     if i >= start:
-                        yield self._convert(frame, mode)
+                        yield self._planes(frame) if mode == "planes" else self._convert(frame, mode)
         except av.error.FFmpegError as err:
             raise DataError(f"{self.path}: unreadable video while decoding frame {decoded} ({err})") from err
         promised = self._expected
@@ -255,6 +292,8 @@ class VideoFile:
         """Yield chunks of at most ``chunk`` decoded frames, streaming through the file once."""
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1; got {chunk}")
+        import torch
+
         buf: list[torch.Tensor] = []
         for frame in self._decode(mode, start, stop):
             buf.append(frame)
@@ -263,6 +302,34 @@ class VideoFile:
                 buf = []
         if buf:
             yield torch.stack(buf)
+
+    def _planes(self, frame) -> tuple[str, tuple[np.ndarray, ...]]:
+        """The decoder's planes of one frame as NumPy views (no copy, no colour conversion)."""
+        fmt = frame.format.name
+        if self.is_rgb:
+            if self.bit_depth <= 8:
+                arr = frame.to_ndarray(format="rgb24")
+            else:  # swscale scales to 16 bits; bring values back to the source's code range
+                arr = frame.to_ndarray(format="rgb48le") >> (16 - self.bit_depth)
+            return "rgb", (arr[..., 0], arr[..., 1], arr[..., 2])
+        if not (fmt.startswith(("yuv", "gray")) and not fmt.startswith(("yuva", "yuyv"))
+                and len(frame.planes) in (1, 3)):  # packed or semi-planar (nv12, p010...): unpack
+            frame = frame.reformat(format="yuv444p" if self.bit_depth <= 8 else f"yuv444p{self.bit_depth}le")
+        dtype = np.uint8 if self.bit_depth <= 8 else np.dtype("<u2")
+        size = dtype.itemsize if isinstance(dtype, np.dtype) else 1
+        planes = []
+        for plane in frame.planes:
+            buf = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // size)
+            planes.append(buf[:, :plane.width])
+        return ("ycbcr" if len(planes) == 3 else "y"), tuple(planes)
+
+    def iter_planes(self, start: int = 0, stop: int | None = None, threads: int = 0):
+        """Yield ``(kind, planes)`` per frame, decoding the file once: ``("ycbcr", (Y, Cb, Cr))`` for
+        planar Y'CbCr (chroma at its stored size), ``("y", (Y,))`` for grey, ``("rgb", (R, G, B))``
+        for RGB video. Planes are NumPy ``(h, w)`` views of the decoded frame, ``uint8`` or ``uint16``
+        code values. ``threads`` > 0 lets the decoder use that many threads (frame threading)."""
+        for frame in self._decode("planes", start, stop, threads=threads):
+            yield frame
 
 
 def open_clip(path: str | Path, color_range: str | None = None) -> FrameFolder | VideoFile:
