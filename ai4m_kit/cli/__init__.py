@@ -23,6 +23,8 @@ COMMANDS = {
     "upscale": ("upscale", "upscale a clip (nearest, bilinear, bicubic, Lanczos-3 or a trained SR network)"),
     "train-sr": ("train_sr", "train a small video super-resolution network (blind or real degradations)"),
     "ssl": ("ssl", "self-supervised training (W-MSE, SimCLR, BYOL) and linear / 5-NN evaluation"),
+    "sudds": ("sudds", "SUDDS: train a detector of synthetic upscaling, or detect upscaled video (per-frame votes)"),
+    "drloc": ("drloc", "train a vision transformer with the DRLoc dense relative localisation loss"),
     "report": ("report", "execute every notebook and write an offline HTML report"),
     "quality": ("quality", "per-frame PSNR, SSIM, MS-SSIM and VMAF of a clip against its reference, to NetCDF"),
     "subjective": ("subjective", "expert viewing (BT.500): plan sessions, render them, scoring sheets, analyse votes"),

@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _upscale_arguments(sub.add_parser("upscale", help="nearest/bilinear/bicubic/Lanczos-3 upscaling time vs Pillow"))
     _quality_arguments(sub.add_parser("quality", help="PSNR+SSIM per 1080p frame vs torchmetrics; VMAF subprocess overhead"))
     _ssl_arguments(sub.add_parser("ssl", help="W-MSE whitening step (forward+backward) vs the official formulation"))
+    _drloc_arguments(sub.add_parser("drloc", help="DRLoc's overhead per training step against the backbone's step"))
 
 
 def _common(p: argparse.ArgumentParser, threads_default, threads_help: str) -> None:
@@ -34,8 +35,12 @@ def _coverage_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--sizes", nargs="+", default=["1080p", "2160p"], choices=COVERAGE_SIZES)
     p.add_argument("--definition", default="both", choices=(*DEFINITIONS, "both"))
-    p.add_argument("--frames", type=positive_int, default=4, help="frames per timed clip")
+    p.add_argument("--frames", type=positive_int, default=None,
+                   help="frames per timed clip (default 4; 48 with --end-to-end)")
     p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed rounds (median reported)")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="time whole commands (process start included) on generated .y4m clips: ai4m coverage "
+                        "(SI, TI, colourfulness) vs siti-tools and FFmpeg's siti filter")
     p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2],
                    help="torch intra-op thread counts to time (default: 1 2)")
     p.add_argument("--device", default="cpu")
@@ -47,7 +52,11 @@ def _coverage_arguments(p: argparse.ArgumentParser) -> None:
 def _run_coverage(args: argparse.Namespace) -> int:
     from ai4m_kit.bench import coverage
 
+    if args.end_to_end:
+        return coverage.run_end_to_end(args)
     check_device(args.device)
+    if args.frames is None:
+        args.frames = 4
     return coverage.run(args)
 
 
@@ -187,4 +196,24 @@ def _ssl_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=256, help="images per view (default 256)")
     p.add_argument("--views", type=int, choices=range(2, 9), default=2, metavar="D_VIEWS", help="views d (default 2)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.set_defaults(run=run)
+
+
+def _drloc_arguments(p: argparse.ArgumentParser) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ai4m_kit.bench import drloc
+
+        check_device(args.device)
+        return drloc.run(args)
+
+    from ai4m_kit.models.transformers import MODELS
+
+    _common(p, 2, "torch intra-op threads (default 2)")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="backbones (default: all)")
+    p.add_argument("--size", choices=("smoke", "demo", "paper"), default="demo",
+                   help="model sizes: demo (tiny, 28 px) or paper (the report's models at 224 px)")
+    p.add_argument("--batch", type=positive_int, default=32, help="images per step (default 32, as the demo training)")
+    p.add_argument("--pairs", type=positive_int, default=64, help="DRLoc pairs m per image (default 64)")
+    p.add_argument("--head-hidden", type=positive_int, default=None, help="head width (default: 128 demo, 512 paper)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="input px (default: 28 demo, 224 paper)")
     p.set_defaults(run=run)

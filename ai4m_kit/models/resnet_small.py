@@ -63,9 +63,16 @@ class ResNetSmall(nn.Module):
         self.head = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.norm(self.stem(x)))
-        x = self.stages(x)
-        return self.head(x.mean(dim=(-2, -1)))
+        return self.head(self.feature_grid(x).mean(dim=(-2, -1)))
+
+    def feature_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map ``(B, 4·width, H/4, W/4)``, before global pooling.
+
+        Example:
+            >>> ResNetSmall(num_classes=10, in_channels=1, width=4).feature_grid(torch.zeros(2, 1, 28, 28)).shape
+            torch.Size([2, 16, 7, 7])
+        """
+        return self.stages(torch.relu(self.norm(self.stem(x))))
 
 
 def resnet_small(**kwargs: Any) -> ResNetSmall:
