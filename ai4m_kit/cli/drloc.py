@@ -10,7 +10,6 @@ from pathlib import Path
 from ai4m_kit.profiles import PROFILES
 
 from . import CommandError
-from .ssl import _mark  # the made_by mark of a checkpoint (None if unreadable)
 
 MARK = "ai4m-kit drloc model"
 
@@ -53,13 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from ai4m_kit import __version__
-    from ai4m_kit.files import atomic_path
     from ai4m_kit.studies.drloc import load_split
     from ai4m_kit.train.drloc import DEFAULT_LAMBDA, accuracy, config_for, train_drloc
+    from ai4m_kit.train.export import file_mark, save_marked
 
     out = Path(args.out)
-    if out.exists() and _mark(out) != MARK:
+    if out.exists() and file_mark(out) != MARK:
         raise CommandError(f"--out {out}: exists and was not written by ai4m drloc train; choose another file")
     if args.baseline and args.lam is not None:
         raise CommandError("--baseline trains without DRLoc; drop --lambda (or --baseline)", 2)
@@ -80,10 +78,9 @@ def _train(args: argparse.Namespace) -> int:
                       data_key=f"{train.name}:{len(train)}:{int(train.images.float().sum())}", device=device,
                       progress=not args.no_progress)
     acc = accuracy(res.model, test.images, test.labels)
-    with atomic_path(out) as tmp:
-        torch.save({"made_by": MARK, "config": asdict(cfg), "data": str(args.data), "seed": args.seed,
-                    "classes": list(train.classes), "in_channels": int(train.images.shape[1]),
-                    "state_dict": res.model.state_dict(), "test_accuracy": acc, "ai4m_kit_version": __version__}, tmp)
+    save_marked(out, MARK, "ai4m drloc train", {
+        "config": asdict(cfg), "data": str(args.data), "seed": args.seed, "classes": list(train.classes),
+        "in_channels": int(train.images.shape[1]), "state_dict": res.model.state_dict(), "test_accuracy": acc})
     how = "cached" if res.cached else f"{len(res.history)} steps"
     what = "baseline (no DRLoc)" if lam is None else f"DRLoc λ={lam}, m={cfg.pairs}, target {cfg.target}"
     print(f"{args.model} on {train.name}, {what} ({how}) -> {out}: test accuracy {acc:.4f}")

@@ -42,14 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from ai4m_kit import __version__
-    from ai4m_kit.files import atomic_path
     from ai4m_kit.studies.wmse import load_images
     from ai4m_kit.train.ddp import init_from_env
+    from ai4m_kit.train.export import file_mark, save_marked
     from ai4m_kit.train.ssl import config_for, evaluate, train_ssl
 
     out = Path(args.out)
-    if out.exists() and _mark(out) != MARK:
+    if out.exists() and file_mark(out) != MARK:
         raise CommandError(f"--out {out}: exists and was not written by ai4m ssl train; choose another file")
     rank, world = init_from_env()
     if args.device is not None:
@@ -64,38 +63,25 @@ def _train(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
     ev = evaluate(res.model, train.images, train.labels, test.images, test.labels)
-    with atomic_path(out) as tmp:
-        torch.save({"made_by": MARK, "method": args.method, "config": asdict(cfg),
-                    "data": args.data, "seed": args.seed, "state_dict": res.model.state_dict(),
-                    "in_channels": int(train.images.shape[1]), "accuracy": ev, "diverged_at": res.diverged_at,
-                    "ai4m_kit_version": __version__}, tmp)
+    save_marked(out, MARK, "ai4m ssl train", {
+        "method": args.method, "config": asdict(cfg), "data": args.data, "seed": args.seed,
+        "state_dict": res.model.state_dict(), "in_channels": int(train.images.shape[1]), "accuracy": ev,
+        "diverged_at": res.diverged_at})
     how = "cached" if res.cached else f"{len(res.history)} steps on {world} process(es)"
     print(f"{args.method} on {train.name} ({how}) -> {out}: linear {ev['linear']:.4f}, 5-NN {ev['knn']:.4f}"
           + (f"; diverged at step {res.diverged_at}" if res.diverged_at is not None else ""))
     return 0
 
 
-def _mark(path: Path):
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False).get("made_by")
-    except Exception:  # noqa: BLE001 - unreadable: not ours
-        return None
-
-
 def _eval(args: argparse.Namespace) -> int:
-    import torch
-
     from ai4m_kit.studies.wmse import load_images
+    from ai4m_kit.train.export import load_marked
     from ai4m_kit.train.ssl import SSLConfig, SSLModel, evaluate
 
     path = Path(args.checkpoint)
     if not path.is_file():
         raise CommandError(f"{path}: no such checkpoint")
-    if _mark(path) != MARK:
-        raise CommandError(f"{path}: not a checkpoint written by ai4m ssl train")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_marked(path, MARK, "ai4m ssl train", what="checkpoint")
     cfg = SSLConfig(**state["config"])
     model = SSLModel(cfg, state["in_channels"], byol=state["method"] == "byol")
     model.load_state_dict(state["state_dict"])

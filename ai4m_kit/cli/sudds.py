@@ -46,23 +46,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
-
     from ai4m_kit.data.sudds import DetectionDataset, extract_patches, split_by_clip
     from ai4m_kit.models.sudds import aggregate_votes
+    from ai4m_kit.train.export import check_overwrite
     from ai4m_kit.train.sudds import (EXPORT_MARK, build_detector, config_for, export_detector, predict, targets,
                                       train_end_to_end)
 
     out = Path(args.out)
     if out.is_dir():
         raise CommandError(f"--out {out}: is a folder; give a .pt file name", 2)
-    if out.exists():
-        try:
-            mark = torch.load(out, map_location="cpu", weights_only=False).get("made_by")
-        except Exception:  # noqa: BLE001
-            mark = None
-        if mark != EXPORT_MARK:
-            raise CommandError(f"--out {out}: exists and was not written by ai4m sudds train; choose another file")
+    try:
+        check_overwrite(out, EXPORT_MARK, "ai4m sudds train")
+    except ValueError as err:
+        raise CommandError(f"--out {err}") from None
     cfg = config_for(args.profile, **({"backbone_steps": args.steps} if args.steps else {}))
     if args.checkpoint:  # the backbone's width is the checkpoint's (64 for torchvision's ImageNet weights)
         from dataclasses import replace

@@ -25,6 +25,7 @@ import torch
 from ..files import fingerprint
 from ..models.sr import CompactBasicVSR
 from ..profiles import pick, resolve_profile
+from .export import load_marked, save_marked
 from .loop import TrainResult, cache_key, fit
 
 KINDS = ("blind", "real")
@@ -264,34 +265,13 @@ EXPORT_MARK = "ai4m-kit sr network"
 def export_model(model: CompactBasicVSR, cfg: SRConfig, kind: str, path: str | os.PathLike, **meta) -> Path:
     """Write a trained network with its configuration to ``path`` (atomically); a file there that
     this function did not write is never overwritten."""
-    from .. import __version__
-    from ..files import atomic_path
-
-    path = Path(path)
-    if path.exists():
-        try:
-            mark = torch.load(path, map_location="cpu", weights_only=False).get("made_by")
-        except Exception:  # noqa: BLE001 - unreadable: certainly not ours
-            mark = None
-        if mark != EXPORT_MARK:
-            raise ValueError(f"{path}: exists and was not written by ai4m train-sr; choose another file")
-    with atomic_path(path) as tmp:
-        torch.save({"made_by": EXPORT_MARK, "kind": kind, "config": asdict(cfg), "clean": model.has_clean,
-                    "state_dict": model.state_dict(), "ai4m_kit_version": __version__, **meta}, tmp)
-    return path
+    return save_marked(path, EXPORT_MARK, "ai4m train-sr", {
+        "kind": kind, "config": asdict(cfg), "clean": model.has_clean, "state_dict": model.state_dict(), **meta})
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> CompactBasicVSR:
     """A network written by :func:`export_model` (or ``ai4m train-sr --out``), in eval mode."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path}: not a network file written by ai4m train-sr ({type(err).__name__})") from err
-    if not isinstance(state, dict) or state.get("made_by") != EXPORT_MARK:
-        raise ValueError(f"{path}: not a network file written by ai4m train-sr")
+    state = load_marked(path, EXPORT_MARK, "ai4m train-sr", device)
     cfg = SRConfig(**state["config"])
     net = CompactBasicVSR(cfg.channels, cfg.blocks, cfg.scale, clean=state["clean"]).to(device)
     net.load_state_dict(state["state_dict"])

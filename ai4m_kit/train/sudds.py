@@ -24,6 +24,7 @@ from torch import nn
 from ..models.resnet import ResNet18, load_resnet18
 from ..models.sudds import SUDDS, SmallCNN
 from ..profiles import pick, resolve_profile
+from .export import load_marked, save_marked
 from .loop import TrainResult, cache_key, fit
 
 RECIPE_VERSION = 1
@@ -211,39 +212,14 @@ EXPORT_MARK = "ai4m-kit sudds detector"
 def export_detector(model: SUDDS, cfg: SUDDSConfig, path, *, methods: list[str], binary: bool, **meta):
     """Write a trained detector with its configuration (atomically); a file there that this function
     did not write is never overwritten."""
-    from pathlib import Path
-
-    from .. import __version__
-    from ..files import atomic_path
-
-    path = Path(path)
-    if path.exists():
-        try:
-            mark = torch.load(path, map_location="cpu", weights_only=False).get("made_by")
-        except Exception:  # noqa: BLE001 - unreadable: not ours
-            mark = None
-        if mark != EXPORT_MARK:
-            raise ValueError(f"{path}: exists and was not written by ai4m sudds train; choose another file")
-    with atomic_path(path) as tmp:
-        torch.save({"made_by": EXPORT_MARK, "config": asdict(cfg), "methods": list(methods), "binary": binary,
-                    "classes": model.classes, "staircase": model.use_staircase, "dct": model.use_dct,
-                    "state_dict": model.state_dict(), "ai4m_kit_version": __version__, **meta}, tmp)
-    return path
+    return save_marked(path, EXPORT_MARK, "ai4m sudds train", {
+        "config": asdict(cfg), "methods": list(methods), "binary": binary, "classes": model.classes,
+        "staircase": model.use_staircase, "dct": model.use_dct, "state_dict": model.state_dict(), **meta})
 
 
 def load_detector(path, device="cpu") -> tuple[SUDDS, dict]:
     """A detector written by :func:`export_detector` (eval mode) and its metadata."""
-    from pathlib import Path
-
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path}: not a detector file written by ai4m sudds train ({type(err).__name__})") from err
-    if not isinstance(state, dict) or state.get("made_by") != EXPORT_MARK:
-        raise ValueError(f"{path}: not a detector file written by ai4m sudds train")
+    state = load_marked(path, EXPORT_MARK, "ai4m sudds train", device, what="detector file")
     cfg = SUDDSConfig(**state["config"])
     model = SUDDS(width=cfg.width, classes=state["classes"], staircase=state["staircase"], dct=state["dct"],
                   dct_bands=cfg.dct_bands).to(device)
