@@ -7,8 +7,6 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from ai4m_kit.profiles import PROFILES
-
 from . import CommandError
 
 MARK = "ai4m-kit drloc model"
@@ -28,24 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.models.transformers import MODELS
     from ai4m_kit.ssl.drloc import TARGETS
 
-    from .options import positive_int
+    from .options import add_training_arguments, positive_int
 
     sub = p.add_subparsers(dest="drloc", required=True, parser_class=type(p), metavar="ACTION")
     t = sub.add_parser("train", help="train a backbone with DRLoc (or the baseline) and print its test accuracy")
     t.add_argument("--model", choices=MODELS, default="swin")
-    t.add_argument("--data", default="mnist5k", help="offline set (mnist5k, photo-textures, digits, lfw) or a folder "
-                                                    "(CIFAR pickles, STL-10 binaries, Tiny ImageNet, ImageFolder)")
-    t.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    add_training_arguments(t)
     t.add_argument("--lambda", dest="lam", type=_non_negative, default=None,
                    help="DRLoc weight λ (default: the report's, 0.5 for swin, 0.1 for the others)")
     t.add_argument("--baseline", action="store_true", help="train without DRLoc (no localisation head)")
     t.add_argument("--pairs", type=positive_int, default=None, help="pairs m per image (default 64)")
     t.add_argument("--target", choices=TARGETS, default="abs", help="offset to predict (default: abs, the authors' code)")
-    t.add_argument("--profile", choices=PROFILES, default=None, help="model size and schedule (default $AI4M_PROFILE, else demo)")
-    t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the profile's)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=None)
-    t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=_train)
 
 

@@ -97,3 +97,18 @@ def even_frame_size(text: str) -> tuple[int, int]:
     if w < 2 or h < 2 or w % 2 or h % 2:
         raise argparse.ArgumentTypeError(f"expected even width and height >= 2 (x2 degradations); got {text!r}")
     return w, h
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every image-training command shares (``ai4m ssl train``, ``ai4m drloc train``)."""
+    from ai4m_kit.profiles import PROFILES
+
+    p.add_argument("--data", default="mnist5k", help="offline set (mnist5k, photo-textures, digits, lfw) or a folder "
+                                                    "(CIFAR pickles, STL-10 binaries, Tiny ImageNet, ImageFolder)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="model size and schedule (default $AI4M_PROFILE, else demo)")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the profile's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")

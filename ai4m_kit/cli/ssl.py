@@ -9,7 +9,6 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from ai4m_kit.profiles import PROFILES
 
 from . import CommandError
 
@@ -19,19 +18,12 @@ MARK = "ai4m-kit ssl encoder"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ai4m_kit.train.ssl import METHODS
 
-    from .options import positive_int
+    from .options import add_training_arguments
 
     sub = p.add_subparsers(dest="ssl", required=True, parser_class=type(p), metavar="ACTION")
     t = sub.add_parser("train", help="train an encoder; writes a checkpoint (cached runs load at once)")
     t.add_argument("--method", choices=METHODS, default="wmse2")
-    t.add_argument("--data", default="mnist5k", help="offline set (mnist5k, photo-textures, digits, lfw) or a folder "
-                                                    "(CIFAR pickles, STL-10 binaries, Tiny ImageNet, ImageFolder)")
-    t.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
-    t.add_argument("--profile", choices=PROFILES, default=None, help="model size and schedule (default $AI4M_PROFILE, else demo)")
-    t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the profile's)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=None)
-    t.add_argument("--no-progress", action="store_true")
+    add_training_arguments(t)
     t.set_defaults(run=_train)
     e = sub.add_parser("eval", help="linear-probe and 5-NN accuracy of a checkpoint's frozen encoder")
     e.add_argument("checkpoint", help="a file written by ai4m ssl train")
