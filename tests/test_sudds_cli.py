@@ -34,6 +34,15 @@ def test_train_then_detect(tmp_path, monkeypatch, capsys):
     assert [r["frames"] for r in res] == [3, 2]
     assert all(r["verdict"] in ("original", "upscaled") and 0 <= r["probability_upscaled"] <= 1 for r in res)
     assert len(csv.read_text().strip().splitlines()) == 1 + 5
+    # its own outputs are replaced on a rerun; a user's file of the same name never is
+    assert main(["sudds", "detect", str(video), "--model", str(model), "--json", str(out), "--csv", str(csv),
+                 "--quiet"]) == 0
+    assert len(csv.read_text().strip().splitlines()) == 1 + 3
+    theirs = tmp_path / "notes.csv"
+    theirs.write_text("my,notes\n")
+    assert main(["sudds", "detect", str(video), "--model", str(model), "--csv", str(theirs)]) == 1
+    assert theirs.read_text() == "my,notes\n"
+    assert "--csv" in capsys.readouterr().err
     # flags change the model; a file we did not write is never overwritten
     other = tmp_path / "other.pt"
     other.write_text("mine")

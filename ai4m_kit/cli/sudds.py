@@ -93,6 +93,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+DETECT_MARK = "ai4m sudds detect"
+CSV_FIELDS = ("video", "frame", "label", "upscaled_votes", "patches", "seconds")
+
+
+def _check_report_file(path, option: str, ours) -> None:
+    """An existing output file is replaced only when ``ai4m sudds detect`` wrote it (``ours(text)``)."""
+    if path is None or not Path(path).exists():
+        return
+    try:
+        mine = Path(path).is_file() and ours(Path(path).read_text())
+    except (OSError, ValueError, AttributeError):
+        mine = False
+    if not mine:
+        raise CommandError(f"{option} {path}: exists and was not written by ai4m sudds detect; choose another file")
+
+
 def _detect(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -107,6 +123,8 @@ def _detect(args: argparse.Namespace) -> int:
     from ai4m_kit.models.sudds import dct_features, video_verdict
     from ai4m_kit.train.sudds import SUDDSConfig, load_detector
 
+    _check_report_file(args.json, "--json", lambda text: json.loads(text).get("made_by") == DETECT_MARK)
+    _check_report_file(args.csv, "--csv", lambda text: text.split("\n", 1)[0].strip() == ",".join(CSV_FIELDS))
     model_path = Path(args.model)
     if not model_path.is_file():
         raise CommandError(f"--model {model_path}: no such file")
@@ -145,7 +163,7 @@ def _detect(args: argparse.Namespace) -> int:
                         "seconds_per_frame": sum(times) / max(1, len(times))})
         print(f"{inp}: {results[-1]['verdict']} (p upscaled {prob:.2f}, {len(labels)} frames, "
               f"{results[-1]['seconds_per_frame'] * 1000:.0f} ms/frame)", file=sys.stderr)
-    text = json.dumps({"model": str(model_path), "videos": results}, indent=1)
+    text = json.dumps({"made_by": DETECT_MARK, "model": str(model_path), "videos": results}, indent=1)
     if args.json:
         write_text_atomic(args.json, text)
     else:
@@ -154,7 +172,7 @@ def _detect(args: argparse.Namespace) -> int:
         import io
 
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["video"])
+        w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
         w.writeheader()
         w.writerows(rows)
         write_text_atomic(args.csv, buf.getvalue())
