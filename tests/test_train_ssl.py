@@ -70,7 +70,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import sys, torch
     from torch import nn
     from ai4m_kit.ssl import wmse_loss, gather
-    from ai4m_kit.train.ddp import init_from_env, local_slice
+    from ai4m_kit.train.ddp import exit_worker, init_from_env, local_slice
 
     rank, world = init_from_env("gloo")
     torch.manual_seed(0)
@@ -86,6 +86,7 @@ DDP_SCRIPT = textwrap.dedent("""
     if rank == 0:
         w = torch.cat([p.detach().flatten() for p in model.parameters()])
         torch.save({"loss": loss.item(), "w": w}, sys.argv[1])
+    exit_worker(0)
 """)
 
 

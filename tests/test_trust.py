@@ -516,3 +516,17 @@ def test_temporary_files_of_killed_writers_are_cleaned_up_only_when_ours(tmp_pat
     write_text_atomic(tmp_path / "out.nc", "data")
     assert not orphan.exists() and live.exists() and theirs.exists()
     assert (tmp_path / "out.nc").read_text() == "data"
+
+
+def test_atomic_writes_get_a_normal_file_mode(tmp_path):
+    import os
+    import stat
+
+    from ai4m_kit.files import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644

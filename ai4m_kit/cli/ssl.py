@@ -35,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from ai4m_kit.studies.wmse import load_images
-    from ai4m_kit.train.ddp import init_from_env
+    from ai4m_kit.train.ddp import exit_worker, init_from_env
     from ai4m_kit.train.export import file_mark, save_marked
     from ai4m_kit.train.ssl import config_for, evaluate, train_ssl
 
@@ -52,16 +52,16 @@ def _train(args: argparse.Namespace) -> int:
     train, test = load_images(args.data, seed=args.seed)
     res = train_ssl(args.method, train.images, cfg, seed=args.seed, data_key=f"{train.name}:{len(train)}",
                     device=device, progress=not args.no_progress)
-    if rank != 0:
-        return 0
-    ev = evaluate(res.model, train.images, train.labels, test.images, test.labels)
-    save_marked(out, MARK, "ai4m ssl train", {
-        "method": args.method, "config": asdict(cfg), "data": args.data, "seed": args.seed,
-        "state_dict": res.model.state_dict(), "in_channels": int(train.images.shape[1]), "accuracy": ev,
-        "diverged_at": res.diverged_at})
-    how = "cached" if res.cached else f"{len(res.history)} steps on {world} process(es)"
-    print(f"{args.method} on {train.name} ({how}) -> {out}: linear {ev['linear']:.4f}, 5-NN {ev['knn']:.4f}"
-          + (f"; diverged at step {res.diverged_at}" if res.diverged_at is not None else ""))
+    if rank == 0:
+        ev = evaluate(res.model, train.images, train.labels, test.images, test.labels)
+        save_marked(out, MARK, "ai4m ssl train", {
+            "method": args.method, "config": asdict(cfg), "data": args.data, "seed": args.seed,
+            "state_dict": res.model.state_dict(), "in_channels": int(train.images.shape[1]), "accuracy": ev,
+            "diverged_at": res.diverged_at})
+        how = "cached" if res.cached else f"{len(res.history)} steps on {world} process(es)"
+        print(f"{args.method} on {train.name} ({how}) -> {out}: linear {ev['linear']:.4f}, 5-NN {ev['knn']:.4f}"
+              + (f"; diverged at step {res.diverged_at}" if res.diverged_at is not None else ""))
+    exit_worker(0)  # under torchrun: ends the process here; a no-op on one process
     return 0
 
 
