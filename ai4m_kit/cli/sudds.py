@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     from ai4m_kit.data.sudds import DetectionDataset, extract_patches, split_by_clip
     from ai4m_kit.models.sudds import aggregate_votes
+    from ai4m_kit.files import fingerprint
     from ai4m_kit.train.export import check_overwrite
     from ai4m_kit.train.sudds import (EXPORT_MARK, build_detector, config_for, export_detector, predict, targets,
                                       train_end_to_end)
@@ -75,11 +76,10 @@ def _train(args: argparse.Namespace) -> int:
     y, classes = targets(tr.label, args.binary)
     model = build_detector(cfg, classes if args.binary else len(ds.methods), staircase=not args.no_staircase,
                            dct=not args.no_dct, seed=args.seed, checkpoint=args.checkpoint)
-    from ai4m_kit.files import fingerprint
-
     data_key = ",".join(fingerprint(ds.frames(m, c).path) for m in ds.methods for c in split["train"])
     res = train_end_to_end(model, tr.patches, y, tr.dct[tr.frame], steps=cfg.backbone_steps, batch=cfg.batch,
-                           lr=cfg.lr, seed=args.seed, key_config={"checkpoint": str(args.checkpoint)},
+                           lr=cfg.lr, seed=args.seed,
+                           key_config={"checkpoint": fingerprint(args.checkpoint) if args.checkpoint else None},
                            data_key=data_key, progress=not args.no_progress, desc="SUDDS")
     probs = predict(res.model, te.patches, te.dct[te.frame])
     frames, _ = aggregate_votes(probs.argmax(1), te.frame, probs.shape[1])

@@ -149,10 +149,13 @@ def run(profile: str = "demo", corpus: str | os.PathLike | None = None, *, seeds
         ups, keys = sr_upscalers(root, profile, device=device, progress=progress, cache=cache)
         upscalers.update(ups)
     data_root = dataset_root(root, cfg, list(upscalers), keys, lr_source)
+    from ..files import fingerprint
+
+    ckpt_key = fingerprint(checkpoint) if checkpoint else None  # a replaced checkpoint file retrains
     result = None
     if cache:
         key = cache_key({"study": "sudds", "v": 4, "cfg": asdict(cfg), "seeds": list(seeds), "eval": list(eval_clips or []),
-                         "checkpoint": str(checkpoint)}, data_root.name)
+                         "checkpoint": ckpt_key}, data_root.name)
         result = cache_root().parent / "studies" / f"sudds-{key}.nc"
         if result.is_file():
             with xr.open_dataset(result, engine="scipy") as cached:
@@ -192,7 +195,7 @@ def run(profile: str = "demo", corpus: str | os.PathLike | None = None, *, seeds
         pdct = {s: ps[s].dct[ps[s].frame] for s in ps}
         e2e = build_detector(cfg, nm, staircase=False, dct=False, seed=seed, checkpoint=checkpoint)
         train_end_to_end(e2e, tr.patches, ym, None, steps=cfg.backbone_steps, batch=cfg.batch, lr=cfg.lr, seed=seed,
-                         key_config={"checkpoint": str(checkpoint)}, data_key=dkey, cache=cache, progress=progress,
+                         key_config={"checkpoint": ckpt_key}, data_key=dkey, cache=cache, progress=progress,
                          desc=f"backbone seed {seed}")
         backbone = e2e.backbone.eval()
         blocks = {s: block_maps(e2e, ps[s].patches) for s in ps}
@@ -220,7 +223,7 @@ def run(profile: str = "demo", corpus: str | os.PathLike | None = None, *, seeds
             y, n = (yb, nb) if binary else (ym, nm)
             full = build_detector(cfg, n, staircase=True, dct=True, seed=seed, checkpoint=checkpoint)
             train_end_to_end(full, tr.patches, y, pdct["train"], steps=cfg.full_steps, batch=cfg.batch,
-                             lr=cfg.lr, seed=seed, key_config={"full": asdict(cfg), "checkpoint": str(checkpoint)},
+                             lr=cfg.lr, seed=seed, key_config={"full": asdict(cfg), "checkpoint": ckpt_key},
                              data_key=dkey, cache=cache, progress=progress,
                              desc=f"full {'binary' if binary else 'multiclass'} seed {seed}")
             for si, s in enumerate(splits):
