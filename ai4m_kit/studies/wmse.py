@@ -38,11 +38,11 @@ def load_images(dataset: str | os.PathLike, seed: int = 0):
     in a standard layout (CIFAR pickles, STL-10 binaries, Tiny ImageNet, ImageFolder)."""
     from ..data import images as im
 
-    if isinstance(dataset, str) and dataset in im.DATASETS + ("photo-textures",):
+    if isinstance(dataset, str) and dataset in im.DATASETS:
         return im.load_dataset(dataset, split="train", seed=seed), im.load_dataset(dataset, split="test", seed=seed)
     path = Path(dataset)
     if not path.exists():
-        raise FileNotFoundError(f"dataset {dataset!r}: neither an offline set ({', '.join(im.DATASETS)}, photo-textures) "
+        raise FileNotFoundError(f"dataset {dataset!r}: neither an offline set ({', '.join(im.DATASETS)}) "
                                 "nor an existing folder")
     return im.load_folder(path, split="train"), im.load_folder(path, split="test")
 
